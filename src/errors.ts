@@ -1,0 +1,57 @@
+/**
+ * One error type for the whole product. The code is stable (scripts and the
+ * HTTP layer key on it); the message says what happened in words a person can
+ * act on; the hint, when present, says what to do next.
+ */
+export const ERROR_CODES = {
+  SITECAST_E_USAGE: 'The command line is not valid.',
+  SITECAST_E_IO: 'A file-system operation failed (disk full, permission denied, …).',
+  SITECAST_E_NOT_FOUND: 'A named thing (manifest, chunk, file, package) does not exist.',
+  SITECAST_E_UNSAFE_PATH: 'A path would escape its tree: `..`, absolute, through a file or a link, or duplicated.',
+  SITECAST_E_SPECIAL_FILE: 'A source tree holds a fifo, socket or device, or a link out of the tree.',
+  SITECAST_E_BAD_MANIFEST: 'A manifest does not parse or breaks a rule.',
+  SITECAST_E_BAD_ARCHIVE: 'A package archive or delta is truncated, corrupt or not an archive.',
+  SITECAST_E_UNSUPPORTED_FORMAT: 'A file uses a format version this build does not read.',
+  SITECAST_E_CORRUPT_CHUNK: 'Stored or received data does not match its SHA-256.',
+  SITECAST_E_MISSING_BASE: 'A delta was applied to a library that does not hold its base version.',
+  SITECAST_E_LIBRARY: 'The content library folder is missing or not a library.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface SitecastErrorOptions {
+  hint?: string;
+  cause?: unknown;
+}
+
+export class SitecastError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: SitecastErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SitecastError';
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+export function isSitecastError(value: unknown, code?: ErrorCode): value is SitecastError {
+  return value instanceof SitecastError && (code === undefined || value.code === code);
+}
+
+/** Wraps a Node.js system error (ENOSPC, EACCES, …) into a product error naming the operation. */
+export function ioError(what: string, cause: unknown): SitecastError {
+  const sys = cause as NodeJS.ErrnoException | undefined;
+  const errno = sys?.code ? ` (${sys.code})` : '';
+  const hint =
+    sys?.code === 'ENOSPC'
+      ? 'free space on that file system and try again; nothing half-written was kept'
+      : sys?.code === 'EACCES' || sys?.code === 'EPERM'
+        ? 'check the permissions of that folder; nothing half-written was kept'
+        : undefined;
+  return new SitecastError('SITECAST_E_IO', `${what}${errno}: ${sys?.message ?? String(cause)}`, {
+    ...(hint === undefined ? {} : { hint }),
+    cause,
+  });
+}
