@@ -1,0 +1,45 @@
+import { SitecastError, isSitecastError } from '../errors.js';
+
+/** Where a command writes: injectable so tests run commands in-process. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** True when stderr is a terminal: progress bars are drawn only then. */
+  interactive: boolean;
+}
+
+export const processIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  interactive: Boolean(process.stderr.isTTY),
+};
+
+export function printJson(io: Io, value: unknown): void {
+  io.stdout(`${JSON.stringify(value)}\n`);
+}
+
+/**
+ * Reports a failure: the code and message on stderr for people, and with
+ * --json the same as one JSON object on stdout for scripts. Unknown errors
+ * are bugs; they keep their stack on stderr.
+ */
+export function reportError(io: Io, err: unknown, json: boolean): void {
+  if (isSitecastError(err)) {
+    io.stderr(`error ${err.code}: ${redact(err.message)}\n`);
+    if (err.hint) io.stderr(`hint: ${err.hint}\n`);
+    if (json) printJson(io, { error: { code: err.code, message: redact(err.message), ...(err.hint ? { hint: err.hint } : {}) } });
+    return;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  io.stderr(`error: ${redact(e.message)}\n${e.stack ?? ''}\n`);
+  if (json) printJson(io, { error: { code: 'SITECAST_E_INTERNAL', message: redact(e.message) } });
+}
+
+/** Tokens never reach a terminal or a log: anything that looks like a bearer secret is masked. */
+export function redact(text: string): string {
+  return text.replace(/\b(sct_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]+/g, '$1…').replace(/(Bearer\s+)\S+/gi, '$1…');
+}
+
+export function usage(message: string): SitecastError {
+  return new SitecastError('SITECAST_E_USAGE', message, { hint: 'see `sitecast --help`' });
+}

@@ -1,0 +1,121 @@
+import { posix } from 'node:path';
+import { ArchiveWriter } from './archive-writer.js';
+import { libraryFileSource } from './file-source.js';
+import { loadManifest, openLibrary } from './library.js';
+import { serializeManifest } from './manifest.js';
+import { createPatch } from './patch.js';
+import { ChunkCodec, chunkStoredSize, readChunkFrame } from './store.js';
+import type { FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
+
+export interface DeltaResult {
+  bytes: number;
+  chunks: number;
+  patches: number;
+  /** Compressed bytes of chunks sent as they are. */
+  chunkBytes: number;
+  /** Bytes of patches. */
+  patchBytes: number;
+}
+
+function files(manifest: Manifest): FileEntry[] {
+  return manifest.entries.filter((e): e is FileEntry => e.type === 'file');
+}
+
+/**
+ * The old file a new file is most likely an edit of: the same path, else the
+ * only old file with the same name (a renamed folder), else none.
+ */
+function baseFor(file: FileEntry, byPath: Map<string, FileEntry>, byName: Map<string, FileEntry[]>): FileEntry | undefined {
+  const same = byPath.get(file.path);
+  if (same) return same;
+  const named = byName.get(posix.basename(file.path));
+  return named?.length === 1 ? named[0] : undefined;
+}
+
+/**
+ * Builds a delta archive: what a holder of `oldId` lacks to rebuild `newId`.
+ * A new file whose chunks are all in the old version costs nothing. A changed
+ * file is sent as a patch against its old version when that is smaller than
+ * its missing chunks, else as those chunks. Each chunk travels once.
+ */
+export async function buildDelta(
+  libraryDir: string,
+  oldId: Sha256Hex,
+  newId: Sha256Hex,
+  out: string,
+  options: { onProgress?: ProgressFn; signal?: AbortSignal } = {},
+): Promise<DeltaResult> {
+  const lib = await openLibrary(libraryDir);
+  const oldManifest = await loadManifest(lib, oldId);
+  const newManifest = await loadManifest(lib, newId);
+  const held = new Set<Sha256Hex>(files(oldManifest).flatMap((f) => f.chunks.map((c) => c.hash)));
+  const byPath = new Map(files(oldManifest).map((f) => [f.path, f]));
+  const byName = new Map<string, FileEntry[]>();
+  for (const f of files(oldManifest)) {
+    const name = posix.basename(f.path);
+    byName.set(name, [...(byName.get(name) ?? []), f]);
+  }
+
+  const codec = new ChunkCodec();
+  const covered = new Set<Sha256Hex>(held);
+  const patched = new Set<Sha256Hex>();
+  const patches: { meta: { path: string; base: string; target: string }; data: Buffer }[] = [];
+  const sendChunks: Sha256Hex[] = [];
+  const work = files(newManifest).filter((f) => f.chunks.some((c) => !held.has(c.hash)));
+  const total = work.reduce((sum, f) => sum + f.size, 0);
+  let done = 0;
+  for (const file of work) {
+    options.signal?.throwIfAborted();
+    const missing = file.chunks.filter((c) => !covered.has(c.hash));
+    if (missing.length === 0 || patched.has(file.hash)) continue;
+    const base = baseFor(file, byPath, byName);
+    let patch: Buffer | null = null;
+    if (base && base.size > 0) {
+      const limit = missing.reduce((sum, c) => sum + (chunkStoredSize(lib.dir, c.hash) ?? c.size), 0);
+      patch = await createPatch(libraryFileSource(lib.dir, base, codec), libraryFileSource(lib.dir, file, codec), {
+        limit,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    }
+    if (patch) {
+      patches.push({ meta: { path: file.path, base: (base as FileEntry).hash, target: file.hash }, data: patch });
+      patched.add(file.hash);
+      for (const c of file.chunks) covered.add(c.hash);
+    } else {
+      for (const c of missing) {
+        covered.add(c.hash);
+        sendChunks.push(c.hash);
+      }
+    }
+    done += file.size;
+    options.onProgress?.(done, total);
+  }
+
+  const writer = await ArchiveWriter.create(out, {
+    kind: 'delta',
+    manifest: newId,
+    base: oldId,
+    created: new Date().toISOString(),
+    chunks: sendChunks.length,
+    patches: patches.length,
+  });
+  try {
+    await writer.manifest(serializeManifest(newManifest));
+    let patchBytes = 0;
+    for (const p of patches) {
+      await writer.patch(p.meta, p.data);
+      patchBytes += p.data.length;
+    }
+    let chunkBytes = 0;
+    for (const hash of sendChunks) {
+      const frame = readChunkFrame(lib.dir, hash);
+      chunkBytes += frame.length;
+      await writer.chunk(hash, frame);
+    }
+    const bytes = await writer.finish();
+    return { bytes, chunks: sendChunks.length, patches: patches.length, chunkBytes, patchBytes };
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, open, readdir, rename, rmdir, symlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { SitecastError, ioError } from '../errors.js';
+import { loadManifest, openLibrary, removeQuietly } from './library.js';
+import { ChunkPool } from './pool.js';
+import type { ChunkRef, FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
+
+export interface ExtractOptions {
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+}
+
+export interface ExtractResult {
+  manifest: Sha256Hex;
+  files: number;
+  bytes: number;
+}
+
+/** How many files or segments are being written at once. */
+const LOOKAHEAD = 16;
+/** Large files are written in segments of about this many bytes. */
+const SEGMENT = 4 * 1024 * 1024;
+
+/** Splits a file's chunk list into runs of about SEGMENT bytes. */
+function segments(file: FileEntry): { offset: number; chunks: ChunkRef[] }[] {
+  const out: { offset: number; chunks: ChunkRef[] }[] = [];
+  let offset = 0;
+  let current: { offset: number; chunks: ChunkRef[] } = { offset: 0, chunks: [] };
+  let size = 0;
+  for (const chunk of file.chunks) {
+    current.chunks.push(chunk);
+    size += chunk.size;
+    offset += chunk.size;
+    if (size >= SEGMENT) {
+      out.push(current);
+      current = { offset, chunks: [] };
+      size = 0;
+    }
+  }
+  if (current.chunks.length > 0) out.push(current);
+  return out;
+}
+
+async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, progress: (n: number) => void): Promise<void> {
+  const handle = await open(path, 'wx', 0o600).catch((err: unknown) => {
+    throw ioError(`cannot create ${file.path}`, err);
+  });
+  await handle.close();
+  const hash = createHash('sha256');
+  const parts = segments(file);
+  const queue: Promise<Buffer>[] = [];
+  let next = 0;
+  try {
+    while (next < parts.length || queue.length > 0) {
+      while (queue.length < 4 && next < parts.length) {
+        const part = parts[next++] as { offset: number; chunks: ChunkRef[] };
+        const p = pool.writeSegment(path, part.offset, part.chunks);
+        p.catch(() => undefined); // observed when shifted
+        queue.push(p);
+      }
+      const data = await (queue.shift() as Promise<Buffer>);
+      hash.update(data);
+      progress(data.length);
+    }
+  } catch (err) {
+    await Promise.allSettled(queue);
+    throw err;
+  }
+  if (hash.digest('hex') !== file.hash) {
+    throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file ${file.path} does not match its SHA-256 after extraction`);
+  }
+  await chmod(path, file.mode);
+}
+
+/**
+ * Writes a manifest's tree into `dest`, verifying every chunk and every
+ * file's SHA-256. The tree is built in a sibling staging folder and renamed
+ * into place at the end, so `dest` either does not change or is complete.
+ */
+export async function extractManifest(
+  libraryDir: string,
+  id: Sha256Hex,
+  dest: string,
+  options: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const lib = await openLibrary(libraryDir);
+  const manifest = await loadManifest(lib, id);
+  await checkDestination(dest);
+  const staging = join(dirname(dest), `.${basename(dest)}.partial-${process.pid}-${Date.now().toString(36)}`);
+  const pool = new ChunkPool(lib.dir);
+  try {
+    await mkdir(staging, { recursive: false }).catch((err: unknown) => {
+      throw ioError(`cannot create ${staging}`, err);
+    });
+    const result = await writeTree(pool, manifest, staging, options);
+    await rmdir(dest).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot replace ${dest}`, err);
+    });
+    await rename(staging, dest).catch((err: unknown) => {
+      throw ioError(`cannot move the extracted tree to ${dest}`, err);
+    });
+    return { manifest: id, ...result };
+  } catch (err) {
+    await removeQuietly(staging);
+    throw err;
+  } finally {
+    await pool.close();
+  }
+}
+
+async function checkDestination(dest: string): Promise<void> {
+  try {
+    const names = await readdir(dest);
+    if (names.length > 0) {
+      throw new SitecastError('SITECAST_E_USAGE', `destination ${dest} exists and is not empty`, {
+        hint: 'extract into a new or empty folder',
+      });
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw new SitecastError('SITECAST_E_USAGE', `destination ${dest} is a file`);
+    if (err instanceof SitecastError) throw err;
+    throw ioError(`cannot read ${dest}`, err);
+  }
+}
+
+/**
+ * Writes the tree under `root` (which exists and is empty). Exported for the
+ * distribution point, which stages shares the same way.
+ */
+export async function writeTree(
+  pool: ChunkPool,
+  manifest: Manifest,
+  root: string,
+  options: ExtractOptions = {},
+): Promise<{ files: number; bytes: number }> {
+  const files = manifest.entries.filter((e): e is FileEntry => e.type === 'file');
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  let done = 0;
+
+  // Entries are sorted, so a folder always comes before what it holds.
+  for (const entry of manifest.entries) {
+    if (entry.type === 'dir') await mkdir(join(root, entry.path)).catch((err: unknown) => {
+      throw ioError(`cannot create folder ${entry.path}`, err);
+    });
+  }
+
+  // Small files: a worker writes each whole. Large files: workers write
+  // segments in place while this thread hashes them in order.
+  const running = new Set<Promise<void>>();
+  const track = async (work: Promise<void>): Promise<void> => {
+    running.add(work);
+    work.catch(() => undefined).finally(() => running.delete(work));
+    while (running.size >= LOOKAHEAD) await Promise.race(running);
+  };
+  try {
+    for (const file of files) {
+      options.signal?.throwIfAborted();
+      const path = join(root, file.path);
+      if (file.size <= SEGMENT) {
+        await track(pool.extractFile(file, path).then(() => {
+          done += file.size;
+          options.onProgress?.(done, total);
+        }));
+        continue;
+      }
+      await writeLargeFile(pool, file, path, (n) => {
+        done += n;
+        options.onProgress?.(done, total);
+      });
+    }
+    await Promise.all(running);
+  } catch (err) {
+    await Promise.allSettled(running);
+    throw err;
+  }
+
+  for (const entry of manifest.entries) {
+    if (entry.type === 'symlink') await symlink(entry.target, join(root, entry.path));
+  }
+  // Folder modes last: a read-only folder must not stop its own contents being written.
+  for (const entry of [...manifest.entries].reverse()) {
+    if (entry.type === 'dir') await chmod(join(root, entry.path), entry.mode);
+  }
+  return { files: files.length, bytes: total };
+}

@@ -1,0 +1,59 @@
+import { rm, stat, unlink } from 'node:fs/promises';
+import { SitecastError, ioError } from '../errors.js';
+import { checkManifestId, hasManifest, listChunks, listManifests, loadManifest, manifestPath, openLibrary } from './library.js';
+import { chunkPath } from './store.js';
+import type { GcResult, Sha256Hex } from './types.js';
+
+/**
+ * Removes every chunk that no kept manifest references, and the manifests
+ * not kept. Every kept manifest must exist: a typo must not empty a library.
+ * Manifests go first, so an interrupted run never leaves a manifest whose
+ * chunks are gone. Must not run while another process writes to the library.
+ */
+export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<GcResult> {
+  const lib = await openLibrary(libraryDir);
+  if (keep.length === 0) {
+    throw new SitecastError('SITECAST_E_USAGE', 'gc needs at least one --keep <manifest>', {
+      hint: 'name every manifest still in use; all others and their chunks are removed',
+    });
+  }
+  for (const id of keep) {
+    checkManifestId(id);
+    if (!(await hasManifest(lib, id))) {
+      throw new SitecastError('SITECAST_E_NOT_FOUND', `manifest ${id} given to --keep is not in the library; nothing was removed`);
+    }
+  }
+  const live = new Set<Sha256Hex>();
+  for (const id of keep) {
+    for (const entry of (await loadManifest(lib, id)).entries) {
+      if (entry.type === 'file') for (const c of entry.chunks) live.add(c.hash);
+    }
+  }
+  const keepSet = new Set(keep);
+  let removedManifests = 0;
+  for (const id of await listManifests(lib)) {
+    if (keepSet.has(id)) continue;
+    await unlink(manifestPath(lib, id)).catch((err: unknown) => {
+      throw ioError(`cannot remove manifest ${id}`, err);
+    });
+    removedManifests++;
+  }
+  let removed = 0;
+  let removedBytes = 0;
+  let kept = 0;
+  for (const hash of await listChunks(lib)) {
+    if (live.has(hash)) {
+      kept++;
+      continue;
+    }
+    const path = chunkPath(lib.dir, hash);
+    try {
+      removedBytes += (await stat(path)).size;
+      await rm(path, { force: true });
+      removed++;
+    } catch (err) {
+      throw ioError(`cannot remove chunk ${hash}`, err);
+    }
+  }
+  return { kept, removed, removedBytes, removedManifests };
+}

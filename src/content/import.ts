@@ -1,0 +1,208 @@
+import { link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SitecastError, ioError } from '../errors.js';
+import type { ArchiveHeader, PatchMeta } from './archive-format.js';
+import { readArchive } from './archive-reader.js';
+import { libraryFileSource } from './file-source.js';
+import { flushFileSystem, hasManifest, loadManifest, makeStaging, openLibrary, removeQuietly, saveManifest, type Library } from './library.js';
+import { parseManifest } from './manifest.js';
+import { applyPatch } from './patch.js';
+import { ChunkPool } from './pool.js';
+import { ChunkCodec, chunkPath, readChunk } from './store.js';
+import type { FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
+
+export interface ImportResult {
+  manifest: Sha256Hex;
+  kind: 'full' | 'delta';
+  chunks: number;
+  patches: number;
+}
+
+export interface ImportOptions {
+  /** Refuse archives of the other kind (`content unpack` takes full archives and deltas alike). */
+  expect?: 'full' | 'delta';
+  onProgress?: ProgressFn;
+}
+
+function bad(message: string): SitecastError {
+  return new SitecastError('SITECAST_E_BAD_ARCHIVE', message, { hint: 'nothing from it was applied' });
+}
+
+/**
+ * Applies a full archive or a delta to a library. Nothing is trusted: the
+ * framing and checksum (reader), the manifest (parsed and checked against its
+ * id), every chunk (decompressed and hashed before it is staged), every
+ * patched file (rebuilt chunk by chunk against the manifest's hashes). Chunks
+ * are staged privately and the manifest is written last, so a refused archive
+ * leaves every manifest the library had, unchanged, and adds none.
+ */
+export async function importArchive(libraryDir: string, path: string, options: ImportOptions = {}): Promise<ImportResult> {
+  const lib = await openLibrary(libraryDir, { create: options.expect !== 'delta' });
+  const staging = await makeStaging(lib, 'import');
+  const codec = new ChunkCodec();
+  const staged = new Set<Sha256Hex>();
+  const patches: { meta: PatchMeta; file: string }[] = [];
+  let header: ArchiveHeader | undefined;
+  let manifest: Manifest | undefined;
+  let base: Manifest | undefined;
+  let needed = new Set<Sha256Hex>();
+  try {
+    for await (const record of readArchive(path)) {
+      switch (record.type) {
+        case 'header':
+          header = record.header;
+          if (options.expect && header.kind !== options.expect) throw bad(`${path} is a ${header.kind} archive, not a ${options.expect}`);
+          if (header.kind === 'delta') base = await loadBase(lib, header);
+          break;
+        case 'manifest':
+          manifest = parseManifest(record.bytes, header?.manifest);
+          needed = new Set(manifest.entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
+          break;
+        case 'chunk':
+          if (!needed.has(record.hash)) throw bad(`archive carries chunk ${record.hash}, which its manifest does not use`);
+          codec.decompressVerified(record.hash, record.frame);
+          if (!staged.has(record.hash)) {
+            await writeStaged(join(staging, record.hash), record.frame);
+            staged.add(record.hash);
+          }
+          break;
+        case 'patch': {
+          const file = join(staging, `patch-${patches.length}`);
+          await writeStaged(file, record.data);
+          patches.push({ meta: record.meta, file });
+          break;
+        }
+        case 'end':
+          break;
+      }
+    }
+    if (!header || !manifest) throw bad(`${path} has no manifest`);
+    if (patches.length > 0 && !base) throw bad(`${path} carries patches but is not a delta`);
+    const pool = new ChunkPool(lib.dir);
+    try {
+      for (const patch of patches) await applyOnePatch(lib, pool, { base: base as Manifest, manifest, ...patch });
+    } finally {
+      await pool.close();
+    }
+    await commitStaged(lib, staging, staged, codec);
+    await checkComplete(lib, manifest);
+    flushFileSystem(lib.dir);
+    const id = await saveManifest(lib, manifest);
+    return { manifest: id, kind: header.kind, chunks: staged.size, patches: patches.length };
+  } finally {
+    await removeQuietly(staging);
+  }
+}
+
+async function loadBase(lib: Library, header: ArchiveHeader): Promise<Manifest> {
+  if (!header.base) throw bad('delta archive names no base version');
+  if (!(await hasManifest(lib, header.base))) {
+    throw new SitecastError('SITECAST_E_MISSING_BASE', `this delta needs base version ${header.base}, which library ${lib.dir} does not hold`, {
+      hint: 'apply a full archive (`sitecast content unpack`) or bring the base version first; nothing was applied',
+    });
+  }
+  return loadManifest(lib, header.base);
+}
+
+async function writeStaged(file: string, data: Buffer): Promise<void> {
+  await writeFile(file, data, { flag: 'wx' }).catch((err: unknown) => {
+    throw ioError(`cannot stage ${file}`, err);
+  });
+}
+
+/** Rebuilds one changed file from its old version and a patch, storing its chunks verified. */
+async function applyOnePatch(
+  lib: Library,
+  pool: ChunkPool,
+  job: { base: Manifest; manifest: Manifest; meta: PatchMeta; file: string },
+): Promise<void> {
+  const { meta } = job;
+  const target = job.manifest.entries.find((e): e is FileEntry => e.type === 'file' && e.path === meta.path && e.hash === meta.target);
+  if (!target) throw bad(`patch for "${meta.path}" does not match any file of the new version`);
+  const old = job.base.entries.find((e): e is FileEntry => e.type === 'file' && e.hash === meta.base);
+  if (!old) throw bad(`patch for "${meta.path}" is against a file the base version does not hold`);
+  const data = await readFile(job.file);
+  const source = libraryFileSource(lib.dir, old);
+  const pending: Promise<unknown>[] = [];
+  let index = 0;
+  let carry: Buffer = Buffer.alloc(0);
+  let total = 0;
+  const flushChunks = (final: boolean): void => {
+    for (;;) {
+      const ref = target.chunks[index];
+      if (!ref) {
+        if (carry.length > 0) throw bad(`patch for "${meta.path}" rebuilds more bytes than the file has`);
+        return;
+      }
+      if (carry.length < ref.size) {
+        if (final) throw bad(`patch for "${meta.path}" rebuilds fewer bytes than the file has`);
+        return;
+      }
+      const piece = Buffer.from(carry.subarray(0, ref.size));
+      carry = carry.subarray(ref.size);
+      const p = pool.store(piece, ref.hash);
+      p.catch(() => undefined); // observed by Promise.all below
+      pending.push(p);
+      index++;
+    }
+  };
+  try {
+    for await (const piece of applyPatch(source, data)) {
+      total += piece.length;
+      if (total > target.size) throw bad(`patch for "${meta.path}" rebuilds more bytes than the file has`);
+      carry = carry.length === 0 ? piece : Buffer.concat([carry, piece]);
+      flushChunks(false);
+      if (pending.length > 32) await Promise.all(pending.splice(0, pending.length - 16));
+    }
+    flushChunks(true);
+    await Promise.all(pending);
+  } catch (err) {
+    await Promise.allSettled(pending);
+    if (err instanceof SitecastError && err.code === 'SITECAST_E_CORRUPT_CHUNK') {
+      throw bad(`patch for "${meta.path}" does not rebuild the file the manifest names (${err.message})`);
+    }
+    throw err;
+  }
+}
+
+/** Moves verified staged chunks into the store; an existing copy is kept unless it is corrupt. */
+async function commitStaged(lib: Library, staging: string, staged: Set<Sha256Hex>, codec: ChunkCodec): Promise<void> {
+  for (const hash of staged) {
+    const target = chunkPath(lib.dir, hash);
+    const from = join(staging, hash);
+    try {
+      await mkdir(join(lib.dir, 'chunks', hash.slice(0, 2)), { recursive: true });
+      try {
+        await link(from, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (!existingIsGood(lib, codec, hash)) await rename(from, target);
+      }
+    } catch (err) {
+      throw ioError(`cannot store chunk ${hash}`, err);
+    }
+    await unlink(from).catch(() => undefined);
+  }
+}
+
+function existingIsGood(lib: Library, codec: ChunkCodec, hash: Sha256Hex): boolean {
+  try {
+    readChunk(lib.dir, codec, hash);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function checkComplete(lib: Library, manifest: Manifest): Promise<void> {
+  for (const entry of manifest.entries) {
+    if (entry.type !== 'file') continue;
+    for (const chunk of entry.chunks) {
+      try {
+        await stat(chunkPath(lib.dir, chunk.hash));
+      } catch {
+        throw bad(`archive lacks chunk ${chunk.hash} of "${entry.path}", and the library does not hold it`);
+      }
+    }
+  }
+}

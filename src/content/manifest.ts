@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { z } from 'zod';
+import { SitecastError } from '../errors.js';
+import type { Manifest, ManifestEntry, Sha256Hex } from './types.js';
+
+/**
+ * Manifests come from other sites and courier media: everything in them is
+ * checked before use. The canonical form (fixed key order, entries sorted by
+ * path, no whitespace) is what is hashed, so a manifest's identity does not
+ * depend on who serialized it.
+ */
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
+const mode = z.number().int().min(0).max(0o7777);
+const size = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const path = z.string().min(1).max(4096);
+
+const entrySchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('dir'), path, mode }),
+  z.strictObject({
+    type: z.literal('file'),
+    path,
+    mode,
+    size,
+    hash: hex64,
+    chunks: z.array(z.strictObject({ hash: hex64, size: z.number().int().min(1).max(1 << 26) })),
+  }),
+  z.strictObject({ type: z.literal('symlink'), path, target: z.string().min(1).max(4096) }),
+]);
+
+const manifestSchema = z.strictObject({ format: z.number().int(), entries: z.array(entrySchema) });
+
+function unsafe(message: string): SitecastError {
+  return new SitecastError('SITECAST_E_UNSAFE_PATH', message, {
+    hint: 'the manifest was refused whole and nothing was written',
+  });
+}
+
+/** A relative path of `/`-separated names, none empty, `.` or `..`, no NUL or backslash. */
+export function checkRelativePath(p: string): void {
+  if (p.startsWith('/')) throw unsafe(`absolute path "${p}" in manifest`);
+  if (p.includes('\0') || p.includes('\\')) throw unsafe(`path "${p}" holds a NUL or backslash`);
+  for (const part of p.split('/')) {
+    if (part === '..') throw unsafe(`path "${p}" climbs out of the package with ".."`);
+    if (part === '' || part === '.') throw unsafe(`path "${p}" is not normalized (empty or "." segment)`);
+  }
+}
+
+/** Where a link in `linkPath` pointing at `target` lands, relative to the tree root; throws if outside. */
+export function resolveLinkInTree(linkPath: string, target: string): string {
+  if (target.startsWith('/')) throw unsafe(`symlink "${linkPath}" points at absolute path "${target}"`);
+  const resolved = posix.normalize(posix.join(posix.dirname(linkPath), target));
+  if (resolved === '..' || resolved.startsWith('../') || resolved === '.') {
+    throw unsafe(`symlink "${linkPath}" points out of the package ("${target}")`);
+  }
+  return resolved;
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+export function sortEntries(entries: ManifestEntry[]): ManifestEntry[] {
+  return [...entries].sort((a, b) => compareBytes(a.path, b.path));
+}
+
+/**
+ * Structural checks beyond the schema: safe paths, no duplicates, no path
+ * through a file or link, links that stay inside, chunk sizes adding up.
+ */
+export function checkManifest(manifest: Manifest): void {
+  const kinds = new Map<string, ManifestEntry['type']>();
+  let previous: string | undefined;
+  for (const entry of manifest.entries) {
+    checkRelativePath(entry.path);
+    if (kinds.has(entry.path)) throw unsafe(`duplicate path "${entry.path}" in manifest`);
+    if (previous !== undefined && compareBytes(previous, entry.path) > 0) {
+      throw new SitecastError('SITECAST_E_BAD_MANIFEST', `manifest entries are not sorted at "${entry.path}"`);
+    }
+    previous = entry.path;
+    kinds.set(entry.path, entry.type);
+    if (entry.type === 'file') {
+      const total = entry.chunks.reduce((sum, c) => sum + c.size, 0);
+      if (total !== entry.size) {
+        throw new SitecastError('SITECAST_E_BAD_MANIFEST', `file "${entry.path}": chunk sizes add up to ${total}, not ${entry.size}`);
+      }
+    }
+  }
+  for (const entry of manifest.entries) {
+    const parts = entry.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('/');
+      const kind = kinds.get(parent);
+      if (kind === 'file' || kind === 'symlink') {
+        throw unsafe(`path "${entry.path}" goes through ${kind === 'file' ? 'the file' : 'the symlink'} "${parent}"`);
+      }
+    }
+    if (entry.type === 'symlink') {
+      const landing = resolveLinkInTree(entry.path, entry.target);
+      // A link to a link could chain out of the tree; links land on files or folders only.
+      if (kinds.get(landing) === 'symlink') throw unsafe(`symlink "${entry.path}" points at another symlink "${landing}"`);
+      for (const prefix of prefixes(landing)) {
+        if (kinds.get(prefix) === 'symlink') throw unsafe(`symlink "${entry.path}" resolves through symlink "${prefix}"`);
+      }
+    }
+  }
+}
+
+function prefixes(p: string): string[] {
+  const parts = p.split('/');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+/** Canonical bytes: fixed key order, no whitespace. */
+export function serializeManifest(manifest: Manifest): Buffer {
+  const entries = manifest.entries.map((e) => {
+    switch (e.type) {
+      case 'dir':
+        return { type: e.type, path: e.path, mode: e.mode };
+      case 'symlink':
+        return { type: e.type, path: e.path, target: e.target };
+      case 'file':
+        return {
+          type: e.type,
+          path: e.path,
+          mode: e.mode,
+          size: e.size,
+          hash: e.hash,
+          chunks: e.chunks.map((c) => ({ hash: c.hash, size: c.size })),
+        };
+    }
+  });
+  return Buffer.from(JSON.stringify({ format: manifest.format, entries }));
+}
+
+export function manifestId(bytes: Uint8Array): Sha256Hex {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Parses untrusted manifest bytes; the result is schema-checked and structurally safe. */
+export function parseManifest(bytes: Uint8Array, expectedId?: Sha256Hex): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (err) {
+    throw new SitecastError('SITECAST_E_BAD_MANIFEST', 'manifest is not valid JSON', { cause: err });
+  }
+  if (typeof raw === 'object' && raw !== null && 'format' in raw && raw.format !== 1) {
+    throw new SitecastError('SITECAST_E_UNSUPPORTED_FORMAT', `manifest format ${String(raw.format)} is not supported (this build reads format 1)`, {
+      hint: 'upgrade Sitecast on this machine',
+    });
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue ? issue.path.join('.') : '';
+    throw new SitecastError('SITECAST_E_BAD_MANIFEST', `manifest does not parse at "${where}": ${issue?.message ?? 'invalid'}`);
+  }
+  const manifest = parsed.data as Manifest;
+  checkManifest(manifest);
+  if (expectedId !== undefined && manifestId(serializeManifest(manifest)) !== expectedId) {
+    throw new SitecastError('SITECAST_E_BAD_MANIFEST', `manifest content does not match its id ${expectedId}`);
+  }
+  return manifest;
+}
+
+export function fileEntries(manifest: Manifest): Extract<ManifestEntry, { type: 'file' }>[] {
+  return manifest.entries.filter((e): e is Extract<ManifestEntry, { type: 'file' }> => e.type === 'file');
+}

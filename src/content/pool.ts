@@ -1,0 +1,122 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { SitecastError, type ErrorCode } from '../errors.js';
+import { CHUNK_LEVEL } from './store.js';
+import type { ChunkRef, FileEntry } from './types.js';
+
+export interface StoredChunk {
+  hash: string;
+  size: number;
+  /** Compressed size in the store. */
+  stored: number;
+  /** True when this call wrote the chunk (it was not in the store). */
+  added: boolean;
+}
+
+export type WorkerRequest =
+  | { op: 'store'; id: number; data: Uint8Array; expect?: string }
+  | { op: 'file'; id: number; data: Uint8Array }
+  | { op: 'load'; id: number; hash: string; size: number }
+  | { op: 'extractFile'; id: number; path: string; mode: number; fileHash: string; chunks: ChunkRef[] }
+  | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[] }
+  | { op: 'check'; id: number; hash: string };
+
+export type WorkerReply =
+  | ({ id: number; ok: true } & StoredChunk)
+  | { id: number; ok: true; fileHash: string; chunks: StoredChunk[] }
+  | { id: number; ok: true; data: Uint8Array }
+  | { id: number; ok: true; written: number }
+  | { id: number; ok: true; good: boolean; problem?: 'missing' | 'corrupt' }
+  | { id: number; ok: false; code: string; message: string };
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+type Pending = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
+
+export type StoreReply = StoredChunk;
+
+/**
+ * A fixed set of chunk workers, one per core. Requests go to the worker with
+ * the fewest outstanding; callers bound how many they keep in flight.
+ */
+export class ChunkPool {
+  private readonly workers: { worker: Worker; pending: Map<number, Pending> }[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(libraryDir: string, size = Math.max(1, availableParallelism()), level = CHUNK_LEVEL) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: { libraryDir, level } });
+      const pending = new Map<number, Pending>();
+      worker.on('message', (reply: WorkerReply) => {
+        const p = pending.get(reply.id);
+        if (!p) return;
+        pending.delete(reply.id);
+        if (reply.ok) p.resolve(reply);
+        else p.reject(new SitecastError(reply.code as ErrorCode, reply.message));
+      });
+      worker.on('error', (err) => {
+        for (const p of pending.values()) p.reject(err);
+        pending.clear();
+      });
+      this.workers.push({ worker, pending });
+    }
+  }
+
+  private send(req: WithoutId<WorkerRequest>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    if (this.closed) return Promise.reject(new Error('chunk pool is closed'));
+    const id = this.nextId++;
+    let target = this.workers[0];
+    for (const w of this.workers) if (target && w.pending.size < target.pending.size) target = w;
+    if (!target) return Promise.reject(new Error('chunk pool has no workers'));
+    const slot = target;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  /**
+   * Hashes, compresses and stores one chunk; `data` is transferred (unusable
+   * afterwards). With `expect`, a chunk whose hash differs is refused unwritten.
+   */
+  async store(data: Buffer, expect?: string): Promise<StoreReply> {
+    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
+    const req = expect === undefined ? { op: 'store' as const, data: own } : { op: 'store' as const, data: own, expect };
+    const reply = await this.send(req, [own.buffer as ArrayBuffer]);
+    return reply as StoreReply;
+  }
+
+  /** Chunks, hashes and stores a whole small file in one round trip; `data` is transferred. */
+  async storeFile(data: Buffer): Promise<{ fileHash: string; chunks: StoredChunk[] }> {
+    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
+    const reply = await this.send({ op: 'file', data: own }, [own.buffer as ArrayBuffer]);
+    return reply as Extract<WorkerReply, { fileHash: string }>;
+  }
+
+  async load(hash: string, size: number): Promise<Buffer> {
+    const reply = (await this.send({ op: 'load', hash, size })) as Extract<WorkerReply, { data: Uint8Array }>;
+    return Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength);
+  }
+
+  /** A worker writes a whole file (created new), verifying every chunk and the file's SHA-256. */
+  async extractFile(file: FileEntry, path: string): Promise<void> {
+    await this.send({ op: 'extractFile', path, mode: file.mode, fileHash: file.hash, chunks: file.chunks });
+  }
+
+  /** A worker writes chunks at `offset` of an existing file and returns their bytes (for the file hash). */
+  async writeSegment(path: string, offset: number, chunks: ChunkRef[]): Promise<Buffer> {
+    const reply = (await this.send({ op: 'writeSegment', path, offset, chunks })) as Extract<WorkerReply, { data: Uint8Array }>;
+    return Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength);
+  }
+
+  async check(hash: string): Promise<{ good: boolean; problem?: 'missing' | 'corrupt' }> {
+    return (await this.send({ op: 'check', hash })) as Extract<WorkerReply, { good: boolean }>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.workers.map((w) => w.worker.terminate()));
+  }
+}

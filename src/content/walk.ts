@@ -1,0 +1,81 @@
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SitecastError, ioError } from '../errors.js';
+import { resolveLinkInTree } from './manifest.js';
+
+/** One item of a source tree, before its content is read. */
+export type SourceItem =
+  | { type: 'dir'; path: string; mode: number }
+  | { type: 'file'; path: string; mode: number; size: number; abs: string }
+  | { type: 'symlink'; path: string; target: string };
+
+/**
+ * Lists a source folder without ever following a link: files, folders and
+ * links that stay inside the tree. Anything else (fifo, socket, device, a link
+ * out) is collected and refused together, so the administrator sees every
+ * offending path at once. Paths are relative, `/`-separated, sorted by bytes.
+ */
+export async function walkSource(root: string): Promise<SourceItem[]> {
+  let top;
+  try {
+    top = await lstat(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new SitecastError('SITECAST_E_NOT_FOUND', `source folder ${root} does not exist`);
+    }
+    throw ioError(`cannot read source folder ${root}`, err);
+  }
+  if (!top.isDirectory()) throw new SitecastError('SITECAST_E_USAGE', `source ${root} is not a folder`);
+
+  const items: SourceItem[] = [];
+  const refused: string[] = [];
+  const visit = async (rel: string): Promise<void> => {
+    const abs = rel === '' ? root : join(root, rel);
+    let names: string[];
+    try {
+      names = await readdir(abs);
+    } catch (err) {
+      throw ioError(`cannot list ${abs}`, err);
+    }
+    names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const full = join(abs, name);
+      if (name.includes('\\')) {
+        refused.push(`${path} (backslash in name)`);
+        continue;
+      }
+      let st;
+      try {
+        st = await lstat(full);
+      } catch (err) {
+        throw ioError(`cannot read ${full}`, err);
+      }
+      if (st.isDirectory()) {
+        items.push({ type: 'dir', path, mode: st.mode & 0o7777 });
+        await visit(path);
+      } else if (st.isFile()) {
+        items.push({ type: 'file', path, mode: st.mode & 0o7777, size: st.size, abs: full });
+      } else if (st.isSymbolicLink()) {
+        const target = await readlink(full);
+        try {
+          resolveLinkInTree(path, target);
+          items.push({ type: 'symlink', path, target });
+        } catch {
+          refused.push(`${path} (symlink to ${target}, outside the folder)`);
+        }
+      } else {
+        refused.push(`${path} (${st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'device or special file'})`);
+      }
+    }
+  };
+  await visit('');
+  if (refused.length > 0) {
+    const shown = refused.slice(0, 10).join(', ');
+    const more = refused.length > 10 ? ` and ${refused.length - 10} more` : '';
+    throw new SitecastError('SITECAST_E_SPECIAL_FILE', `source folder ${root} holds what a package cannot: ${shown}${more}`, {
+      hint: 'a package holds files, folders and links that stay inside it; remove the others and try again',
+    });
+  }
+  return items;
+}
