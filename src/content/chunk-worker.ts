@@ -121,7 +121,8 @@ parentPort?.on('message', (req: WorkerRequest) => {
     const { reply, transfer } = handle(req);
     parentPort?.postMessage(reply, transfer);
   } catch (err) {
-    const e = err as { code?: string; message?: string };
-    parentPort?.postMessage({ id: req.id, ok: false, code: e.code ?? 'SITECAST_E_IO', message: e.message ?? String(err) });
+    const e = err as { code?: string; message?: string; hint?: string };
+    const code = e.code?.startsWith('SITECAST_E_') ? e.code : 'SITECAST_E_IO';
+    parentPort?.postMessage({ id: req.id, ok: false, code, message: e.message ?? String(err), hint: e.hint });
   }
 });

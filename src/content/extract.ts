@@ -150,32 +150,38 @@ export async function writeTree(
   // Small files: a worker writes each whole. Large files: workers write
   // segments in place while this thread hashes them in order.
   const running = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
   const track = async (work: Promise<void>): Promise<void> => {
     running.add(work);
-    work.catch(() => undefined).finally(() => running.delete(work));
-    while (running.size >= LOOKAHEAD) await Promise.race(running);
+    work
+      .catch((err: unknown) => {
+        failure ??= { err };
+      })
+      .finally(() => running.delete(work));
+    while (running.size >= LOOKAHEAD) await Promise.race(running).catch(() => undefined);
   };
-  try {
-    for (const file of files) {
-      options.signal?.throwIfAborted();
-      const path = join(root, file.path);
-      if (file.size <= SEGMENT) {
-        await track(pool.extractFile(file, path).then(() => {
+  for (const file of files) {
+    if (failure) break;
+    options.signal?.throwIfAborted();
+    const path = join(root, file.path);
+    if (file.size <= SEGMENT) {
+      await track(
+        pool.extractFile(file, path).then(() => {
           done += file.size;
           options.onProgress?.(done, total);
-        }));
-        continue;
-      }
-      await writeLargeFile(pool, file, path, (n) => {
-        done += n;
-        options.onProgress?.(done, total);
-      });
+        }),
+      );
+      continue;
     }
-    await Promise.all(running);
-  } catch (err) {
-    await Promise.allSettled(running);
-    throw err;
+    await writeLargeFile(pool, file, path, (n) => {
+      done += n;
+      options.onProgress?.(done, total);
+    }).catch((err: unknown) => {
+      failure ??= { err };
+    });
   }
+  await Promise.allSettled(running);
+  if (failure) throw failure.err;
 
   for (const entry of manifest.entries) {
     if (entry.type === 'symlink') await symlink(entry.target, join(root, entry.path));

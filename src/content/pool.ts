@@ -27,7 +27,7 @@ export type WorkerReply =
   | { id: number; ok: true; data: Uint8Array }
   | { id: number; ok: true; written: number }
   | { id: number; ok: true; good: boolean; problem?: 'missing' | 'corrupt' }
-  | { id: number; ok: false; code: string; message: string };
+  | { id: number; ok: false; code: string; message: string; hint?: string };
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -53,7 +53,7 @@ export class ChunkPool {
         if (!p) return;
         pending.delete(reply.id);
         if (reply.ok) p.resolve(reply);
-        else p.reject(new SitecastError(reply.code as ErrorCode, reply.message));
+        else p.reject(new SitecastError(reply.code as ErrorCode, reply.message, reply.hint ? { hint: reply.hint } : {}));
       });
       worker.on('error', (err) => {
         for (const p of pending.values()) p.reject(err);

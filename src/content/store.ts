@@ -91,7 +91,9 @@ export function putChunkFrame(libraryDir: string, codec: ChunkCodec, hash: Sha25
     mkdirSync(join(libraryDir, 'chunks', hash.slice(0, 2)), { recursive: true });
     const fd = openSync(tmp, 'wx', 0o444);
     try {
-      writeSync(fd, frame);
+      // write(2) may write part of the data before the disk fills: loop, so the error surfaces.
+      let off = 0;
+      while (off < frame.length) off += writeSync(fd, frame, off, frame.length - off);
     } finally {
       closeSync(fd);
     }

@@ -1,4 +1,5 @@
 import { loadManifest, listChunks, listManifests, openLibrary } from './library.js';
+import { forEachBounded } from './concurrency.js';
 import { ChunkPool } from './pool.js';
 import type { ProgressFn, Sha256Hex, VerifyProblem, VerifyResult } from './types.js';
 
@@ -28,17 +29,11 @@ export async function verifyLibrary(libraryDir: string, options: { onProgress?: 
   const pool = new ChunkPool(lib.dir);
   try {
     let done = 0;
-    const running = new Set<Promise<void>>();
-    for (const hash of stored) {
-      const work = pool.check(hash).then((r) => {
-        if (!r.good) bad.push({ chunk: hash, problem: r.problem ?? 'corrupt', breaks: users.get(hash) ?? [] });
-        options.onProgress?.(++done, stored.length);
-      });
-      running.add(work);
-      void work.finally(() => running.delete(work)).catch(() => undefined);
-      if (running.size >= 32) await Promise.race(running);
-    }
-    await Promise.all(running);
+    await forEachBounded(stored, 32, async (hash) => {
+      const r = await pool.check(hash);
+      if (!r.good) bad.push({ chunk: hash, problem: r.problem ?? 'corrupt', breaks: users.get(hash) ?? [] });
+      options.onProgress?.(++done, stored.length);
+    });
   } finally {
     await pool.close();
   }

@@ -1,0 +1,130 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { extractManifest } from '../../src/content/extract.js';
+import { gcLibrary } from '../../src/content/gc.js';
+import { ingestTree } from '../../src/content/ingest.js';
+import { listChunks, listManifests, loadManifest, openLibrary } from '../../src/content/library.js';
+import { chunkPath } from '../../src/content/store.js';
+import { verifyLibrary } from '../../src/content/verify.js';
+import { describeTree, makeTree, snapshot, tempDir, textBytes } from '../helpers/fixtures.js';
+
+test('ingest then extract reproduces the tree: bytes, modes, empty folders, in-tree links', async (t) => {
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'src'));
+  const r = await ingestTree(join(dir, 'lib'), join(dir, 'src'));
+  assert.match(r.manifest, /^[0-9a-f]{64}$/);
+  assert.equal(r.files, 5);
+  assert.ok(r.storedBytes > 0 && r.storedBytes === r.newBytes);
+  await extractManifest(join(dir, 'lib'), r.manifest, join(dir, 'out'));
+  assert.deepEqual(await describeTree(join(dir, 'out')), await describeTree(join(dir, 'src')));
+});
+
+test('the same tree twice stores nothing new and gives the same manifest; shared files cost nothing', async (t) => {
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'src'));
+  const first = await ingestTree(join(dir, 'lib'), join(dir, 'src'));
+  const again = await ingestTree(join(dir, 'lib'), join(dir, 'src'));
+  assert.equal(again.manifest, first.manifest);
+  assert.equal(again.newBytes, 0);
+  // A second package with the same big file plus one new small file.
+  await mkdir(join(dir, 'other'));
+  await writeFile(join(dir, 'other/big.bin'), await readFile(join(dir, 'src/lib/big.bin')));
+  await writeFile(join(dir, 'other/new.txt'), textBytes('other', 3000));
+  const other = await ingestTree(join(dir, 'lib'), join(dir, 'other'));
+  assert.ok(other.newBytes < 3000, `second package added ${other.newBytes} bytes`);
+  assert.deepEqual((await listManifests(await openLibrary(join(dir, 'lib')))).length, 2);
+});
+
+test('special files and links out of the tree are refused, naming each, and nothing is stored', async (t) => {
+  const dir = await tempDir(t);
+  const src = join(dir, 'src');
+  await makeTree(src);
+  execFileSync('mkfifo', [join(src, 'a-fifo')]);
+  await symlink('/etc/passwd', join(src, 'escape'));
+  await symlink('../../outside', join(src, 'lib/escape2'));
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(join(src, 'a-socket'), resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await assert.rejects(ingestTree(join(dir, 'lib'), src), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SITECAST_E_SPECIAL_FILE');
+    for (const name of ['a-fifo (fifo)', 'a-socket (socket)', 'escape (symlink to /etc/passwd', 'lib/escape2']) assert.ok(err.message.includes(name), `${name} in ${err.message}`);
+    return true;
+  });
+  const lib = await openLibrary(join(dir, 'lib'));
+  assert.deepEqual(await listManifests(lib), []);
+});
+
+test('verify finds corrupt and missing chunks and names the manifests and paths they break', async (t) => {
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'src'));
+  const libDir = join(dir, 'lib');
+  const r = await ingestTree(libDir, join(dir, 'src'));
+  const clean = await verifyLibrary(libDir);
+  assert.equal(clean.bad.length, 0);
+  assert.equal(clean.manifests, 1);
+  const manifest = await loadManifest(await openLibrary(libDir), r.manifest);
+  const files = manifest.entries.filter((e) => e.type === 'file' && e.chunks.length > 0);
+  const tool = files.find((e) => e.path === 'bin/tool');
+  const readme = files.find((e) => e.path === 'README.txt');
+  assert.ok(tool?.type === 'file' && readme?.type === 'file');
+  const corrupt = tool.chunks[0]?.hash as string;
+  const missing = readme.chunks[0]?.hash as string;
+  await chmod(chunkPath(libDir, corrupt), 0o644);
+  const bytes = await readFile(chunkPath(libDir, corrupt));
+  bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 0xff, bytes.length >> 1);
+  await writeFile(chunkPath(libDir, corrupt), bytes);
+  await unlink(chunkPath(libDir, missing));
+  const result = await verifyLibrary(libDir);
+  const byChunk = new Map(result.bad.map((b) => [b.chunk, b]));
+  assert.equal(byChunk.get(corrupt)?.problem, 'corrupt');
+  assert.deepEqual(byChunk.get(corrupt)?.breaks, [{ manifest: r.manifest, path: 'bin/tool' }]);
+  assert.equal(byChunk.get(missing)?.problem, 'missing');
+  assert.deepEqual(byChunk.get(missing)?.breaks, [{ manifest: r.manifest, path: 'README.txt' }]);
+  // Extraction refuses the corrupt data and leaves no half-written destination.
+  await assert.rejects(extractManifest(libDir, r.manifest, join(dir, 'out')), (err: Error & { code?: string }) => {
+    assert.ok(err.code === 'SITECAST_E_CORRUPT_CHUNK' || err.code === 'SITECAST_E_NOT_FOUND', String(err.code));
+    return true;
+  });
+  assert.deepEqual((await readdir(dir)).sort(), ['lib', 'src']);
+  // Re-ingesting the source repairs the store.
+  await ingestTree(libDir, join(dir, 'src'));
+  assert.equal((await verifyLibrary(libDir)).bad.length, 0);
+});
+
+test('gc keeps what kept manifests use and removes the rest; an unknown --keep removes nothing', async (t) => {
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'a'), 'a');
+  await makeTree(join(dir, 'b'), 'b');
+  const libDir = join(dir, 'lib');
+  const a = await ingestTree(libDir, join(dir, 'a'));
+  const b = await ingestTree(libDir, join(dir, 'b'));
+  const lib = await openLibrary(libDir);
+  const before = await listChunks(lib);
+  await assert.rejects(gcLibrary(libDir, ['f'.repeat(64)]), { code: 'SITECAST_E_NOT_FOUND' });
+  await assert.rejects(gcLibrary(libDir, ['nope']), { code: 'SITECAST_E_USAGE' });
+  assert.deepEqual(await listChunks(lib), before);
+  const r = await gcLibrary(libDir, [a.manifest]);
+  assert.ok(r.removed > 0);
+  assert.equal(r.removedManifests, 1);
+  assert.deepEqual(await listManifests(lib), [a.manifest]);
+  assert.equal((await verifyLibrary(libDir)).bad.length, 0);
+  await extractManifest(libDir, a.manifest, join(dir, 'out'));
+  assert.deepEqual(await describeTree(join(dir, 'out')), await describeTree(join(dir, 'a')));
+  assert.ok(b.manifest !== a.manifest);
+});
+
+test('extract refuses a non-empty destination and an unknown manifest, changing nothing', async (t) => {
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'src'));
+  const r = await ingestTree(join(dir, 'lib'), join(dir, 'src'));
+  await mkdir(join(dir, 'busy'));
+  await writeFile(join(dir, 'busy/keep.txt'), 'mine');
+  await assert.rejects(extractManifest(join(dir, 'lib'), r.manifest, join(dir, 'busy')), { code: 'SITECAST_E_USAGE' });
+  assert.deepEqual(await snapshot(join(dir, 'busy')), new Map([['keep.txt', 'file:' + (await import('node:crypto')).createHash('sha256').update('mine').digest('hex')]]));
+  await assert.rejects(extractManifest(join(dir, 'lib'), 'e'.repeat(64), join(dir, 'out')), { code: 'SITECAST_E_NOT_FOUND' });
+  await assert.rejects(extractManifest(join(dir, 'nolib'), r.manifest, join(dir, 'out')), { code: 'SITECAST_E_LIBRARY' });
+});
