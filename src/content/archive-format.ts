@@ -7,7 +7,7 @@ import { z } from 'zod';
  *   magic "SCARCHIV" (8 bytes), format version u16, reserved u16
  *   records: type u8, length u32, payload
  *     0x01 header    JSON (ArchiveHeader)
- *     0x02 manifest  canonical manifest bytes
+ *     0x02 manifest  canonical manifest bytes, as one zstd frame
  *     0x03 chunk     32-byte SHA-256 of the raw chunk + its zstd frame
  *     0x04 patch     u32 meta length + JSON (PatchMeta) + patch bytes
  *     0x7f end       SHA-256 of every byte before this record

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { decompress } from 'zstd-napi';
 import { SitecastError, ioError } from '../errors.js';
 import {
   ARCHIVE_FORMAT,
@@ -13,6 +14,10 @@ import {
   type ArchiveHeader,
   type PatchMeta,
 } from './archive-format.js';
+import { singleFrameContentSize } from './zstd-frame.js';
+
+/** A manifest of a million files is about 300 MB; larger is refused before decompressing. */
+const MAX_MANIFEST = 512 * 1024 * 1024;
 
 export type ArchiveRecord =
   | { type: 'header'; header: ArchiveHeader }
@@ -132,8 +137,14 @@ function decodeRecord(type: number, payload: Buffer, index: number): ArchiveReco
     case RECORD.header:
       if (payload.length > MAX_HEADER) throw bad('archive header is too large');
       return { type: 'header', header: parseJson(payload, archiveHeaderSchema, 'header') };
-    case RECORD.manifest:
-      return { type: 'manifest', bytes: payload };
+    case RECORD.manifest: {
+      singleFrameContentSize(payload, MAX_MANIFEST, 'archive manifest');
+      try {
+        return { type: 'manifest', bytes: decompress(payload) };
+      } catch (err) {
+        throw bad('archive manifest does not decompress', err);
+      }
+    }
     case RECORD.chunk:
       if (payload.length < 33) throw bad(`archive chunk record ${index} is too short`);
       return { type: 'chunk', hash: payload.subarray(0, 32).toString('hex'), frame: payload.subarray(32) };

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { compress } from 'zstd-napi';
 import { ioError } from '../errors.js';
 import { ARCHIVE_FORMAT, ARCHIVE_MAGIC, RECORD, type ArchiveHeader, type PatchMeta } from './archive-format.js';
 
@@ -70,8 +71,9 @@ export class ArchiveWriter {
     for (const p of parts) await this.push(p);
   }
 
+  /** The manifest travels zstd-compressed: it is JSON, often a tenth of a small delta. */
   manifest(bytes: Buffer): Promise<void> {
-    return this.record(RECORD.manifest, [bytes]);
+    return this.record(RECORD.manifest, [compress(bytes, { compressionLevel: 9 })]);
   }
 
   chunk(hash: string, frame: Buffer): Promise<void> {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Compressor, Decompressor } from 'zstd-napi';
 import { SitecastError, ioError } from '../errors.js';
 import type { Sha256Hex } from './types.js';
+import { singleFrameContentSize } from './zstd-frame.js';
 
 /**
  * The chunk store: `chunks/<first two hex>/<sha256>`, each file one zstd
@@ -13,6 +14,8 @@ import type { Sha256Hex } from './types.js';
  * the point, and in short verification loops.
  */
 export const CHUNK_LEVEL = 3;
+/** No chunk is larger (the manifest schema enforces the same bound). */
+export const MAX_CHUNK = 1 << 26;
 
 export function chunkPath(libraryDir: string, hash: Sha256Hex): string {
   return join(libraryDir, 'chunks', hash.slice(0, 2), hash);
@@ -36,6 +39,7 @@ export class ChunkCodec {
 
   /** Decompresses and checks the SHA-256; a mismatch or a broken frame is a corrupt chunk. */
   decompressVerified(hash: Sha256Hex, frame: Uint8Array, expectedSize?: number): Buffer {
+    singleFrameContentSize(frame, expectedSize ?? MAX_CHUNK, `chunk ${hash}`);
     let data: Buffer;
     try {
       data = this.decompressor.decompress(frame);
