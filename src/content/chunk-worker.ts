@@ -24,11 +24,11 @@ function storeChunk(data: Uint8Array, expect?: string): StoredChunk {
       readChunk(libraryDir, codec, hash, data.length);
       return { hash, size: data.length, stored: existing, added: false };
     } catch {
-      // corrupt copy on disk: store a good one over it below
+      // a corrupt copy on disk: putChunkFrame replaces it
     }
   }
   const frame = codec.compress(data);
-  const added = putChunkFrame(libraryDir, codec, hash, frame);
+  const added = putChunkFrame(libraryDir, hash, frame);
   return { hash, size: data.length, stored: frame.length, added };
 }
 

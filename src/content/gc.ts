@@ -1,4 +1,5 @@
-import { rm, stat, unlink } from 'node:fs/promises';
+import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
 import { checkManifestId, hasManifest, listChunks, listManifests, loadManifest, manifestPath, openLibrary } from './library.js';
 import { chunkPath } from './store.js';
@@ -55,5 +56,17 @@ export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<
       throw ioError(`cannot remove chunk ${hash}`, err);
     }
   }
+  await removeStaleTemporaries(lib.dir);
   return { kept, removed, removedBytes, removedManifests };
+}
+
+/** Temporary files a crashed writer left beside the chunks and in tmp/. */
+async function removeStaleTemporaries(dir: string): Promise<void> {
+  const root = join(dir, 'chunks');
+  for (const prefix of await readdir(root)) {
+    for (const name of await readdir(join(root, prefix))) {
+      if (name.endsWith('.tmp')) await rm(join(root, prefix, name), { force: true });
+    }
+  }
+  for (const name of await readdir(join(dir, 'tmp'))) await rm(join(dir, 'tmp', name), { recursive: true, force: true });
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Compressor, Decompressor } from 'zstd-napi';
@@ -81,19 +81,25 @@ export function chunkStoredSize(libraryDir: string, hash: Sha256Hex): number | u
 }
 
 /**
- * Stores a compressed frame under its hash. The frame goes to a temporary
- * name in the library's tmp/ (same file system) and is linked into place, so
- * a reader never sees a partial chunk. If the name exists, the existing file
- * is verified (pnpm's rule for content-addressed writes): a good one wins, a
- * corrupt one is replaced. Returns true when this call added the chunk.
- * Data is not fsynced here; callers flush the file system once per batch.
+ * Stores a compressed frame under its hash. The frame is written to a
+ * temporary name in the chunk's own folder and renamed into place, so a
+ * reader never sees a partial chunk. Callers look for an existing copy first
+ * and verify it (pnpm's rule for content-addressed writes): a good one wins
+ * and this is not called; a corrupt one is replaced by this rename.
+ * Data is not fsynced here: callers flush the file system once per batch.
  */
-export function putChunkFrame(libraryDir: string, codec: ChunkCodec, hash: Sha256Hex, frame: Uint8Array): boolean {
+export function putChunkFrame(libraryDir: string, hash: Sha256Hex, frame: Uint8Array): boolean {
   const target = chunkPath(libraryDir, hash);
-  const tmp = join(libraryDir, 'tmp', `${hash}.${randomBytes(4).toString('hex')}`);
+  const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    mkdirSync(join(libraryDir, 'chunks', hash.slice(0, 2)), { recursive: true });
-    const fd = openSync(tmp, 'wx', 0o444);
+    let fd: number;
+    try {
+      fd = openSync(tmp, 'wx', 0o444);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(join(libraryDir, 'chunks', hash.slice(0, 2)), { recursive: true });
+      fd = openSync(tmp, 'wx', 0o444);
+    }
     try {
       // write(2) may write part of the data before the disk fills: loop, so the error surfaces.
       let off = 0;
@@ -101,32 +107,15 @@ export function putChunkFrame(libraryDir: string, codec: ChunkCodec, hash: Sha25
     } finally {
       closeSync(fd);
     }
-    try {
-      linkSync(tmp, target);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (existingIsGood(libraryDir, codec, hash)) return false;
-      renameSync(tmp, target);
-      return true;
-    }
+    renameSync(tmp, target);
+    return true;
   } catch (err) {
-    throw ioError(`cannot store chunk ${hash}`, err);
-  } finally {
     try {
       unlinkSync(tmp);
     } catch {
-      // already renamed into place, or never created
+      // never created
     }
-  }
-}
-
-function existingIsGood(libraryDir: string, codec: ChunkCodec, hash: Sha256Hex): boolean {
-  try {
-    readChunk(libraryDir, codec, hash);
-    return true;
-  } catch {
-    return false;
+    throw ioError(`cannot store chunk ${hash}`, err);
   }
 }
 
