@@ -43,7 +43,9 @@ function handle(req: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer
         chunks.push(storeChunk(req.data.subarray(pos, pos + length)));
         pos += length;
       }
-      return { reply: { id: req.id, ok: true, fileHash: sha256(req.data), chunks }, transfer: [] };
+      // A file of one chunk is that chunk: its hash is already known.
+      const fileHash = chunks.length === 1 ? (chunks[0] as StoredChunk).hash : sha256(req.data);
+      return { reply: { id: req.id, ok: true, fileHash, chunks }, transfer: [] };
     }
     case 'load': {
       const data = readChunk(libraryDir, codec, req.hash, req.size);
