@@ -15,6 +15,17 @@ export const ERROR_CODES = {
   SITECAST_E_CORRUPT_CHUNK: 'Stored or received data does not match its SHA-256.',
   SITECAST_E_MISSING_BASE: 'A delta was applied to a library that does not hold its base version.',
   SITECAST_E_LIBRARY: 'The content library folder is missing or not a library.',
+  SITECAST_E_UNSAFE_NAME: 'A file name for an inbox has a separator, `..`, a leading dot or a character outside [A-Za-z0-9._-].',
+  SITECAST_E_BAD_INBOX_FILE: 'An inbox file does not parse or fails a check; it was moved to bad/.',
+  SITECAST_E_INVALID_VALUE: 'A value fails its check (unknown priority, malformed package id or site code, …).',
+  SITECAST_E_CONFLICT: 'The thing to create already exists (a DP, a site), or a reference points at nothing.',
+  SITECAST_E_ROLLBACK: 'A source version older than the one already held was offered.',
+  SITECAST_E_ID_EXHAUSTED: 'The site has used all 1,048,576 package ids.',
+  SITECAST_E_DB: 'The site database failed or stayed locked.',
+  SITECAST_E_DB_TOO_NEW: 'The site database was written by a newer Sitecast (its schema version is unknown here).',
+  SITECAST_E_SITE_EXISTS: 'A site root cannot be created in a folder that is not empty.',
+  SITECAST_E_SITE_CONFIG: 'A folder is not a site root, or its site.json is invalid.',
+  SITECAST_E_CLOSED: 'A component or database was used after it was closed.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -12,10 +12,34 @@ function tempNameFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/**
+ * True for a name this module uses while a write is in flight. Folder
+ * watchers (inboxes) skip these: the file becomes real only when renamed.
+ */
+export function isTempName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
 export interface WriteOptions {
   /** fsync the data before the rename (default true). */
   durable?: boolean;
   mode?: number;
+  /**
+   * Also fsync the folder after the rename, so the new name itself survives a
+   * power loss (default false). Inbox writers use it: the sender of a file may
+   * delete its own input as soon as this resolves.
+   */
+  syncDir?: boolean;
+}
+
+/** fsync a folder so renames and deletions inside it are on disk. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 export async function writeFileAtomic(
@@ -34,6 +58,7 @@ export async function writeFileAtomic(
       await handle.close();
     }
     await rename(tmp, target);
+    if (options.syncDir === true) await syncDirectory(dirname(target));
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw ioError(`cannot write ${target}`, err);

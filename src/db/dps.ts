@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { SitecastError } from '../errors.js';
+import { guard } from './guard.js';
+import type { SiteDb } from './open.js';
+import type { DpTable } from './schema.js';
+import { absolutePathSchema, packageIdSchema, parseInput, shortNameSchema, siteCodeSchema } from './values.js';
+
+export interface Dp {
+  site: string;
+  name: string;
+  path: string;
+  url: string | null;
+  createdAt: string;
+}
+
+export interface Target {
+  site: string;
+  dp: string;
+}
+
+const newDpSchema = z.object({
+  site: siteCodeSchema,
+  name: shortNameSchema,
+  path: absolutePathSchema,
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .nullable()
+    .default(null),
+});
+export type NewDp = z.input<typeof newDpSchema>;
+
+const targetsSchema = z
+  .array(z.object({ site: siteCodeSchema, dp: shortNameSchema }))
+  .max(10_000)
+  .refine((l) => new Set(l.map((t) => `${t.site}/${t.dp}`)).size === l.length, 'a DP is named twice');
+
+function toDp(row: DpTable): Dp {
+  return { site: row.site_code, name: row.name, path: row.path, url: row.url, createdAt: row.created_at };
+}
+
+/** Adds a distribution point of a known site. */
+export async function addDp(site: SiteDb, input: NewDp): Promise<Dp> {
+  const v = parseInput(newDpSchema, input, 'distribution point');
+  const row: DpTable = { site_code: v.site, name: v.name, path: v.path, url: v.url, created_at: new Date().toISOString() };
+  await guard(site, `DP ${v.site}/${v.name}`, () => site.db.insertInto('dps').values(row).execute());
+  return toDp(row);
+}
+
+export async function listDps(site: SiteDb, filter: { site?: string } = {}): Promise<Dp[]> {
+  const code = filter.site === undefined ? undefined : parseInput(siteCodeSchema, filter.site, 'site code');
+  const rows = await guard(site, 'DPs', () => {
+    let q = site.db.selectFrom('dps').selectAll();
+    if (code !== undefined) q = q.where('site_code', '=', code);
+    return q.orderBy('site_code').orderBy('name').execute();
+  });
+  return rows.map(toDp);
+}
+
+/**
+ * Replaces the DPs a package goes to. New targets get a `pending` status row;
+ * removed ones keep theirs until Distribution Manager has cleaned the DP.
+ */
+export async function setTargets(site: SiteDb, packageId: string, targets: readonly Target[]): Promise<Target[]> {
+  const id = parseInput(packageIdSchema, packageId, 'package id');
+  const list = parseInput(targetsSchema, targets, `targets of ${id}`);
+  return guard(site, `targets of ${id}`, () =>
+    site.db.transaction().execute(async (trx) => {
+      const pkg = await trx.selectFrom('packages').select('id').where('id', '=', id).executeTakeFirst();
+      if (pkg === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `package ${id} does not exist`);
+      const old = await trx.selectFrom('package_targets').select(['site_code', 'dp_name']).where('package_id', '=', id).execute();
+      const wanted = new Set(list.map((t) => `${t.site}/${t.dp}`));
+      const had = new Set(old.map((t) => `${t.site_code}/${t.dp_name}`));
+      for (const t of old) {
+        if (wanted.has(`${t.site_code}/${t.dp_name}`)) continue;
+        await trx
+          .deleteFrom('package_targets')
+          .where('package_id', '=', id)
+          .where('site_code', '=', t.site_code)
+          .where('dp_name', '=', t.dp_name)
+          .execute();
+      }
+      const added = list.filter((t) => !had.has(`${t.site}/${t.dp}`));
+      const now = new Date().toISOString();
+      for (const t of added) {
+        await trx.insertInto('package_targets').values({ package_id: id, site_code: t.site, dp_name: t.dp }).execute();
+        await trx
+          .insertInto('package_dp_status')
+          .values({ package_id: id, site_code: t.site, dp_name: t.dp, state: 'pending', source_version: 0, retry_count: 0, updated_at: now })
+          .onConflict((oc) => oc.columns(['package_id', 'site_code', 'dp_name']).doNothing())
+          .execute();
+      }
+      return list.map((t) => ({ site: t.site, dp: t.dp }));
+    }),
+  );
+}
+
+export async function getTargets(site: SiteDb, packageId: string): Promise<Target[]> {
+  const id = parseInput(packageIdSchema, packageId, 'package id');
+  const rows = await guard(site, `targets of ${id}`, () =>
+    site.db
+      .selectFrom('package_targets')
+      .select(['site_code', 'dp_name'])
+      .where('package_id', '=', id)
+      .orderBy('site_code')
+      .orderBy('dp_name')
+      .execute(),
+  );
+  return rows.map((r) => ({ site: r.site_code, dp: r.dp_name }));
+}

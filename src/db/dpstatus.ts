@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { SitecastError } from '../errors.js';
+import { guard } from './guard.js';
+import type { SiteDb } from './open.js';
+import type { PackageDpStatusTable } from './schema.js';
+import {
+  dpStateSchema,
+  isoTimeSchema,
+  messageTextSchema,
+  packageIdSchema,
+  parseInput,
+  shortNameSchema,
+  siteCodeSchema,
+  type DpState,
+} from './values.js';
+
+export interface DpStatus {
+  packageId: string;
+  site: string;
+  dp: string;
+  state: DpState;
+  /** Source version the DP holds; 0 while it holds none. */
+  sourceVersion: number;
+  retryCount: number;
+  nextAttempt: string | null;
+  lastMessage: string | null;
+  updatedAt: string;
+}
+
+const statusSchema = z.object({
+  packageId: packageIdSchema,
+  site: siteCodeSchema,
+  dp: shortNameSchema,
+  state: dpStateSchema,
+  sourceVersion: z.number().int().min(0).optional(),
+  retryCount: z.number().int().min(0).optional(),
+  nextAttempt: isoTimeSchema.nullable().optional(),
+  lastMessage: messageTextSchema.nullable().optional(),
+});
+export type DpStatusUpdate = z.input<typeof statusSchema>;
+
+function toStatus(row: PackageDpStatusTable): DpStatus {
+  return {
+    packageId: row.package_id,
+    site: row.site_code,
+    dp: row.dp_name,
+    state: dpStateSchema.parse(row.state),
+    sourceVersion: Number(row.source_version),
+    retryCount: Number(row.retry_count),
+    nextAttempt: row.next_attempt,
+    lastMessage: row.last_message,
+    updatedAt: row.updated_at,
+  };
+}
+
+/**
+ * Records where a package stands on one DP. Fields left out keep their value.
+ * The version held never goes down (a site never goes back to an older
+ * version): an older one is refused with SITECAST_E_ROLLBACK.
+ */
+export async function setDpStatus(site: SiteDb, update: DpStatusUpdate): Promise<DpStatus> {
+  const v = parseInput(statusSchema, update, 'DP status');
+  const where = `${v.packageId} on ${v.site}/${v.dp}`;
+  return guard(site, `status of ${where}`, () =>
+    site.db.transaction().execute(async (trx) => {
+      const old = await trx
+        .selectFrom('package_dp_status')
+        .selectAll()
+        .where('package_id', '=', v.packageId)
+        .where('site_code', '=', v.site)
+        .where('dp_name', '=', v.dp)
+        .executeTakeFirst();
+      const held = Number(old?.source_version ?? 0);
+      if (v.sourceVersion !== undefined && v.sourceVersion < held) {
+        throw new SitecastError(
+          'SITECAST_E_ROLLBACK',
+          `${where} holds source version ${held}; refusing to record the older version ${v.sourceVersion}`,
+        );
+      }
+      const row: PackageDpStatusTable = {
+        package_id: v.packageId,
+        site_code: v.site,
+        dp_name: v.dp,
+        state: v.state,
+        source_version: v.sourceVersion ?? held,
+        retry_count: v.retryCount ?? Number(old?.retry_count ?? 0),
+        next_attempt: v.nextAttempt === undefined ? (old?.next_attempt ?? null) : v.nextAttempt,
+        last_message: v.lastMessage === undefined ? (old?.last_message ?? null) : v.lastMessage,
+        updated_at: new Date().toISOString(),
+      };
+      if (old === undefined) await trx.insertInto('package_dp_status').values(row).execute();
+      else
+        await trx
+          .updateTable('package_dp_status')
+          .set(row)
+          .where('package_id', '=', v.packageId)
+          .where('site_code', '=', v.site)
+          .where('dp_name', '=', v.dp)
+          .execute();
+      return toStatus(row);
+    }),
+  );
+}
+
+/** Every DP status row of a package, by site and DP. */
+export async function getPackageStatus(site: SiteDb, packageId: string): Promise<DpStatus[]> {
+  const id = parseInput(packageIdSchema, packageId, 'package id');
+  const rows = await guard(site, `status of ${id}`, () =>
+    site.db
+      .selectFrom('package_dp_status')
+      .selectAll()
+      .where('package_id', '=', id)
+      .orderBy('site_code')
+      .orderBy('dp_name')
+      .execute(),
+  );
+  return rows.map(toStatus);
+}

@@ -1,0 +1,38 @@
+export { openSiteDb, type SiteDb, type DbLocation, type OpenOptions } from './open.js';
+export type { DbDialect, ChangeTriggerSpec, DbFailure } from './dialect.js';
+export type { Migration } from './migration.js';
+export { MIGRATIONS } from './migrations/index.js';
+export { listAppliedMigrations, schemaVersion } from './migrate.js';
+export { addSite, getSite, getLocalSite, listSites, type Site, type NewSite } from './sites.js';
+export {
+  createPackage,
+  updatePackage,
+  getPackage,
+  listPackages,
+  setPackageManifest,
+  DEFAULT_MAX_RUN_TIME_SECONDS,
+  type Package,
+  type Program,
+  type NewPackage,
+  type PackageUpdate,
+} from './packages.js';
+export { addDp, listDps, setTargets, getTargets, type Dp, type NewDp, type Target } from './dps.js';
+export { setDpStatus, getPackageStatus, type DpStatus, type DpStatusUpdate } from './dpstatus.js';
+export {
+  addStatusMessage,
+  listStatusMessages,
+  type StatusMessage,
+  type NewStatusMessage,
+  type StatusMessageFilter,
+} from './messages.js';
+export { readChanges, ackChanges, type Change } from './changes.js';
+export {
+  createAdminToken,
+  verifyAdminToken,
+  listAdminTokens,
+  revokeAdminToken,
+  type AdminToken,
+  type IssuedToken,
+  type NewAdminToken,
+} from './tokens.js';
+export * from './values.js';

@@ -1,0 +1,5 @@
+import type { Migration } from '../migration.js';
+import { initial } from './001_initial.js';
+
+/** Every migration this build knows, oldest first. Append only; never edit a released one. */
+export const MIGRATIONS: readonly Migration[] = [initial];

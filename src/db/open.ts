@@ -1,0 +1,60 @@
+import type { Kysely } from 'kysely';
+import { SitecastError, isSitecastError } from '../errors.js';
+import type { DbDialect } from './dialect.js';
+import { migrate } from './migrate.js';
+import type { Migration } from './migration.js';
+import { MIGRATIONS } from './migrations/index.js';
+import type { Database } from './schema.js';
+import { sqliteDialect } from './sqlite.js';
+
+/**
+ * The data layer every component uses: a Kysely handle on a migrated schema
+ * and the dialect it runs on. Repository functions (packages.ts, dps.ts, …)
+ * take a SiteDb and are written once for every dialect.
+ */
+export interface SiteDb {
+  readonly db: Kysely<Database>;
+  readonly dialect: DbDialect;
+  readonly schemaVersion: number;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export type DbLocation = { kind: 'sqlite'; path: string; busyTimeoutMs?: number };
+
+export interface OpenOptions {
+  /** Replaces the built-in migration list (tests). */
+  migrations?: readonly Migration[];
+}
+
+function dialectFor(location: DbLocation): DbDialect {
+  return sqliteDialect(
+    location.busyTimeoutMs === undefined ? { path: location.path } : { path: location.path, busyTimeoutMs: location.busyTimeoutMs },
+  );
+}
+
+/** Opens (creating if needed) the site database and migrates it to the newest schema. */
+export async function openSiteDb(location: DbLocation, options: OpenOptions = {}): Promise<SiteDb> {
+  const dialect = dialectFor(location);
+  const db = dialect.createKysely();
+  let result;
+  try {
+    result = await migrate(db, dialect, options.migrations ?? MIGRATIONS);
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    if (isSitecastError(err)) throw err;
+    throw new SitecastError('SITECAST_E_DB', `cannot open the site database ${dialect.location}: ${String(err)}`, {
+      cause: err,
+    });
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    db,
+    dialect,
+    schemaVersion: result.to,
+    close(): Promise<void> {
+      closing ??= db.destroy();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,315 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { SitecastError, isSitecastError } from '../../src/errors.js';
+import { Inbox, dropFile, type InboxEntry, type InboxOptions } from '../../src/inbox/index.js';
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sitecast-inbox-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return readFile(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function open(t: { after: (fn: () => Promise<void>) => void }, options: InboxOptions): Inbox {
+  const inbox = new Inbox({ onError: () => undefined, ...options });
+  t.after(() => inbox.close());
+  return inbox;
+}
+
+test('dropFile: a reader sees the whole file or nothing, and no temporary file is left', async (t) => {
+  const dir = await tempDir(t);
+  const size = 4 * 1024 * 1024;
+  const seen: number[] = [];
+  const inbox = open(t, {
+    dir,
+    concurrency: 4,
+    rescanMs: 20,
+    handler: async (file) => {
+      seen.push((await readFile(file.path)).length);
+    },
+  });
+  await inbox.start();
+  const names = ['A.PKN', 'B.PKN', 'C.PKN', 'D.PKN', 'E.PKN'];
+  await Promise.all(names.map((n) => dropFile(dir, n, Buffer.alloc(size, n))));
+  await waitFor('all handled', () => seen.length === names.length);
+  assert.deepEqual(seen, names.map(() => size));
+  await waitFor('all deleted', async () => (await readdir(dir)).length === 1);
+  assert.deepEqual(await readdir(dir), ['bad']);
+});
+
+test('dropFile refuses unsafe names with a named error and writes nothing', async (t) => {
+  const dir = await tempDir(t);
+  const bad = ['../escape', 'a/b', 'a\\b', '.hidden', 'a..b', '..', 'has space', 'semi;colon', '', 'x'.repeat(201), 'é.PKN'];
+  for (const name of bad) {
+    await assert.rejects(dropFile(dir, name, 'x'), (err: unknown) => isSitecastError(err, 'SITECAST_E_UNSAFE_NAME'), name);
+  }
+  assert.deepEqual(await readdir(dir), []);
+  assert.deepEqual(await readdir(tmpdir()).then((l) => l.includes('escape')), false);
+  await dropFile(dir, 'CEN0000A.PKN', '');
+  assert.deepEqual(await readdir(dir), ['CEN0000A.PKN']);
+});
+
+test('a file-system event wakes the inbox without waiting for the rescan', async (t) => {
+  const dir = await tempDir(t);
+  const handled: string[] = [];
+  const inbox = open(t, { dir, rescanMs: 60_000, handler: async (f) => void handled.push(f.name) });
+  await inbox.start();
+  const t0 = Date.now();
+  await dropFile(dir, 'CEN00001.PKN', '');
+  await waitFor('handled', () => handled.length === 1, 3000);
+  assert.ok(Date.now() - t0 < 3000);
+  await waitFor('deleted', async () => !(await exists(join(dir, 'CEN00001.PKN'))));
+});
+
+test('the rescan finds files whose events were missed, and files present before start', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'before.PKN'), 'b');
+  const handled: string[] = [];
+  const inbox = open(t, { dir, watch: false, rescanMs: 50, handler: async (f) => void handled.push(f.name) });
+  await inbox.start();
+  await waitFor('before handled', () => handled.includes('before.PKN'));
+  await writeFile(join(dir, 'missed.PKN'), 'm');
+  await waitFor('missed handled', () => handled.includes('missed.PKN'));
+  await waitFor('both deleted', async () => (await readdir(dir)).length === 1);
+});
+
+test('temporary files, hidden files, sub-folders and files not accepted are left alone', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, '.CEN00001.PKN.0a1b2c3d4e5f.tmp'), 'half');
+  await mkdir(join(dir, 'outbound', 'high'), { recursive: true });
+  await writeFile(join(dir, 'outbound', 'high', 'x.RPT'), 'r');
+  await writeFile(join(dir, 'note.txt'), 'n');
+  const handled: string[] = [];
+  const inbox = open(t, {
+    dir,
+    rescanMs: 20,
+    accept: (name) => name.endsWith('.PKN'),
+    handler: async (f) => void handled.push(f.name),
+  });
+  await inbox.start();
+  await dropFile(dir, 'CEN00002.PKN', '');
+  await waitFor('handled', () => handled.length === 1);
+  await waitFor('deleted', async () => !(await readdir(dir)).includes('CEN00002.PKN'));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(handled, ['CEN00002.PKN']);
+  assert.deepEqual((await readdir(dir)).sort(), ['.CEN00001.PKN.0a1b2c3d4e5f.tmp', 'bad', 'note.txt', 'outbound']);
+});
+
+test('a transient failure leaves the file and retries it with back-off; the work is repeated', async (t) => {
+  const dir = await tempDir(t);
+  let calls = 0;
+  const errors: string[] = [];
+  const inbox = open(t, {
+    dir,
+    rescanMs: 60_000,
+    retry: { initialMs: 30, maxMs: 100 },
+    onError: (_err, name) => void errors.push(name ?? '?'),
+    handler: async (f) => {
+      calls += 1;
+      assert.equal(await readFile(f.path, 'utf8'), 'payload');
+      if (calls < 3) throw new Error('database is locked');
+    },
+  });
+  await inbox.start();
+  await dropFile(dir, 'job.SRQ', 'payload');
+  await waitFor('third call', () => calls === 3);
+  await waitFor('deleted', async () => !(await exists(join(dir, 'job.SRQ'))));
+  assert.deepEqual(errors, ['job.SRQ', 'job.SRQ']);
+  assert.equal(inbox.stats().retrying, 0);
+});
+
+test('a crash in the middle of a handler keeps the file; the next start handles it again', async (t) => {
+  const dir = await tempDir(t);
+  await dropFile(dir, 'CEN00003.PKN', 'v1');
+  let reached = false;
+  const first = new Inbox({
+    dir,
+    handler: (_f, signal) =>
+      new Promise<void>((_resolve, reject) => {
+        reached = true;
+        signal.addEventListener('abort', () => reject(new Error('killed')));
+      }),
+  });
+  await first.start();
+  await waitFor('handler running', () => reached);
+  await first.close();
+  assert.equal(await readFile(join(dir, 'CEN00003.PKN'), 'utf8'), 'v1');
+
+  const outputs: string[] = [];
+  await mkdir(join(dir, 'out'));
+  const second = open(t, {
+    dir,
+    handler: async (f) => {
+      // Idempotent: writing the same output twice is harmless.
+      await writeFile(join(dir, 'out', 'result.txt'), await readFile(f.path));
+      outputs.push(f.name);
+    },
+  });
+  await second.start();
+  await waitFor('handled again', () => outputs.length === 1);
+  await waitFor('deleted', async () => !(await exists(join(dir, 'CEN00003.PKN'))));
+  assert.equal(await readFile(join(dir, 'out', 'result.txt'), 'utf8'), 'v1');
+});
+
+test('bad files go to bad/ with a reason, onBad is told, and the inbox goes on', async (t) => {
+  const dir = await tempDir(t);
+  const schema = z.object({ packageId: z.string().regex(/^[A-Z0-9]{3}[0-9A-F]{5}$/) });
+  const told: [string, string][] = [];
+  const handled: string[] = [];
+  const inbox = open(t, {
+    dir,
+    rescanMs: 30,
+    badCodes: ['SITECAST_E_BAD_MANIFEST'],
+    onBad: (name, reason) => void told.push([name, reason]),
+    handler: async (f) => {
+      if (f.name === 'refused.RPT') throw new SitecastError('SITECAST_E_BAD_MANIFEST', 'path ../etc escapes');
+      schema.parse(JSON.parse(await readFile(f.path, 'utf8')));
+      handled.push(f.name);
+    },
+  });
+  await inbox.start();
+  await dropFile(dir, 'garbage.RPT', '{not json');
+  await dropFile(dir, 'wrong.RPT', JSON.stringify({ packageId: '../x' }));
+  await dropFile(dir, 'refused.RPT', '{}');
+  await writeFile(join(dir, 'has space.RPT'), '{}');
+  await dropFile(dir, 'good.RPT', JSON.stringify({ packageId: 'CEN00001' }));
+  await waitFor('good handled', () => handled.includes('good.RPT'));
+  await waitFor('four bad', () => told.length === 4);
+  const badDir = join(dir, 'bad');
+  await waitFor('moved', async () => (await readdir(badDir)).length === 8);
+  await waitFor('inbox empty', async () => (await readdir(dir)).length === 1);
+  assert.deepEqual(await readdir(dir), ['bad']);
+  assert.match(await readFile(join(badDir, 'garbage.RPT.reason'), 'utf8'), /SyntaxError/);
+  assert.match(await readFile(join(badDir, 'wrong.RPT.reason'), 'utf8'), /does not parse.*packageId/);
+  assert.match(await readFile(join(badDir, 'refused.RPT.reason'), 'utf8'), /SITECAST_E_BAD_MANIFEST: path \.\.\/etc/);
+  assert.match(await readFile(join(badDir, 'has space.RPT.reason'), 'utf8'), /unsafe file name/);
+  assert.equal(await readFile(join(badDir, 'garbage.RPT'), 'utf8'), '{not json');
+  assert.deepEqual(told.map(([n]) => n).sort(), ['garbage.RPT', 'has space.RPT', 'refused.RPT', 'wrong.RPT']);
+  // The inbox still works after bad input.
+  await dropFile(dir, 'after.RPT', JSON.stringify({ packageId: 'CEN00002' }));
+  await waitFor('after handled', () => handled.includes('after.RPT'));
+});
+
+test('if onBad fails the file stays and is retried, so the status message is not lost', async (t) => {
+  const dir = await tempDir(t);
+  let attempts = 0;
+  const inbox = open(t, {
+    dir,
+    retry: { initialMs: 20, maxMs: 20 },
+    onBad: () => {
+      attempts += 1;
+      if (attempts === 1) throw new Error('database is locked');
+    },
+    handler: async () => {
+      throw new SitecastError('SITECAST_E_BAD_INBOX_FILE', 'unknown record type');
+    },
+  });
+  await inbox.start();
+  await dropFile(dir, 'x.MJB', 'x');
+  await waitFor('moved', () => exists(join(dir, 'bad', 'x.MJB')));
+  assert.equal(attempts, 2);
+});
+
+test('files are handled oldest first, or in the caller order, with bounded concurrency', async (t) => {
+  const dir = await tempDir(t);
+  const names = ['c', 'a', 'd', 'b'];
+  for (const [i, name] of names.entries()) {
+    await writeFile(join(dir, name), name);
+    const when = new Date(Date.UTC(2020, 0, 1, 0, 0, i));
+    await utimes(join(dir, name), when, when);
+  }
+  const order: string[] = [];
+  const inbox = open(t, { dir, handler: async (f) => void order.push(f.name) });
+  await inbox.start();
+  await waitFor('all', () => order.length === 4);
+  assert.deepEqual(order, names);
+  await inbox.close();
+
+  for (const name of names) await writeFile(join(dir, name), name);
+  for (let i = 0; i < 6; i += 1) await writeFile(join(dir, `z${i}`), '');
+  const sorted: string[] = [];
+  let running = 0;
+  let peak = 0;
+  const byName = (a: InboxEntry, b: InboxEntry): number => a.name.localeCompare(b.name);
+  const parallel = open(t, {
+    dir,
+    concurrency: 2,
+    sort: byName,
+    handler: async (f) => {
+      running += 1;
+      peak = Math.max(peak, running);
+      sorted.push(f.name);
+      await new Promise((r) => setTimeout(r, 15));
+      running -= 1;
+    },
+  });
+  await parallel.start();
+  await waitFor('all ten', () => sorted.length === 10);
+  assert.equal(peak, 2);
+  assert.deepEqual(sorted.slice(0, 4), ['a', 'b', 'c', 'd']);
+});
+
+test('a file dropped again while its handler runs is not deleted but handled again', async (t) => {
+  const dir = await tempDir(t);
+  const contents: string[] = [];
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const inbox = open(t, {
+    dir,
+    rescanMs: 50,
+    handler: async (f) => {
+      contents.push(await readFile(f.path, 'utf8'));
+      if (contents.length === 1) await gate;
+    },
+  });
+  await inbox.start();
+  await dropFile(dir, 'CEN00004.PKN', 'first');
+  await waitFor('first running', () => contents.length === 1);
+  await dropFile(dir, 'CEN00004.PKN', 'second!');
+  release();
+  await waitFor('second handled', () => contents.length === 2);
+  assert.deepEqual(contents, ['first', 'second!']);
+  await waitFor('deleted', async () => !(await exists(join(dir, 'CEN00004.PKN'))));
+});
+
+test('close() is idempotent, start() after close is refused, and an AbortSignal closes', async (t) => {
+  const dir = await tempDir(t);
+  const inbox = new Inbox({ dir, handler: async () => undefined });
+  await inbox.start();
+  await inbox.start();
+  const a = inbox.close();
+  const b = inbox.close();
+  assert.equal(a, b);
+  await a;
+  await inbox.close();
+  await assert.rejects(inbox.start(), (err: unknown) => isSitecastError(err, 'SITECAST_E_CLOSED'));
+
+  const controller = new AbortController();
+  const handled: string[] = [];
+  const aborted = new Inbox({ dir, signal: controller.signal, handler: async (f) => void handled.push(f.name) });
+  await aborted.start();
+  controller.abort();
+  await aborted.close();
+  await dropFile(dir, 'late.PKN', '');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(handled, []);
+  assert.ok(await exists(join(dir, 'late.PKN')));
+});
