@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, openSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SitecastError, ioError, isSitecastError } from '../errors.js';
 import { ChunkCodec, chunkStoredSize, putChunkFrame, readChunk, sha256 } from './store.js';
 import { chunkLengths, DEFAULT_CHUNKER } from './chunker.js';
-import type { StoredChunk, WorkerReply, WorkerRequest } from './pool.js';
+import type { ExtractJob, IngestedFile, StoredChunk, WorkerReply, WorkerRequest } from './pool.js';
 
 /**
  * Runs the CPU-heavy part of chunk handling off the main thread: hashing and
@@ -32,43 +32,69 @@ function storeChunk(data: Uint8Array, expect?: string): StoredChunk {
   return { hash, size: data.length, stored: frame.length, added };
 }
 
+/** Reads, cuts, hashes and stores one whole (small) file. */
+function ingestFile(path: string): IngestedFile {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (err) {
+    throw ioError(`cannot read ${path}`, err);
+  }
+  const chunks: StoredChunk[] = [];
+  let pos = 0;
+  for (const length of chunkLengths(data, DEFAULT_CHUNKER)) {
+    chunks.push(storeChunk(data.subarray(pos, pos + length)));
+    pos += length;
+  }
+  // A file of one chunk is that chunk: its hash is already known.
+  const fileHash = chunks.length === 1 ? (chunks[0] as StoredChunk).hash : sha256(data);
+  return { fileHash, size: data.length, chunks };
+}
+
+/** Writes one whole file (created new), verifying every chunk and the file's SHA-256. */
+function extractFile(file: ExtractJob): void {
+  const hash = createHash('sha256');
+  const fd = openFile(file.path, 'wx');
+  try {
+    for (const chunk of file.chunks) {
+      const data = readChunk(libraryDir, codec, chunk.hash, chunk.size);
+      hash.update(data);
+      writeAll(fd, data, null);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (hash.digest('hex') !== file.fileHash) {
+    throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file ${file.path} does not match its SHA-256 after extraction`);
+  }
+  chmodSync(file.path, file.mode);
+}
+
 function handle(req: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
   switch (req.op) {
     case 'store':
       return { reply: { id: req.id, ok: true, ...storeChunk(req.data, req.expect) }, transfer: [] };
-    case 'file': {
+    case 'storeMany': {
       const chunks: StoredChunk[] = [];
       let pos = 0;
-      for (const length of chunkLengths(req.data, DEFAULT_CHUNKER)) {
+      for (const length of req.lengths) {
         chunks.push(storeChunk(req.data.subarray(pos, pos + length)));
         pos += length;
       }
-      // A file of one chunk is that chunk: its hash is already known.
-      const fileHash = chunks.length === 1 ? (chunks[0] as StoredChunk).hash : sha256(req.data);
-      return { reply: { id: req.id, ok: true, fileHash, chunks }, transfer: [] };
+      return { reply: { id: req.id, ok: true, chunks }, transfer: [] };
+    }
+    case 'files': {
+      const files = req.paths.map((path) => ingestFile(path));
+      return { reply: { id: req.id, ok: true, files }, transfer: [] };
     }
     case 'load': {
       const data = readChunk(libraryDir, codec, req.hash, req.size);
       const copy = new Uint8Array(data);
       return { reply: { id: req.id, ok: true, data: copy }, transfer: [copy.buffer] };
     }
-    case 'extractFile': {
-      const hash = createHash('sha256');
-      const fd = openFile(req.path, 'wx');
-      try {
-        for (const chunk of req.chunks) {
-          const data = readChunk(libraryDir, codec, chunk.hash, chunk.size);
-          hash.update(data);
-          writeAll(fd, data, null);
-        }
-      } finally {
-        closeSync(fd);
-      }
-      if (hash.digest('hex') !== req.fileHash) {
-        throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file ${req.path} does not match its SHA-256 after extraction`);
-      }
-      chmodSync(req.path, req.mode);
-      return { reply: { id: req.id, ok: true, written: 1 }, transfer: [] };
+    case 'extractFiles': {
+      for (const file of req.files) extractFile(file);
+      return { reply: { id: req.id, ok: true, written: req.files.length }, transfer: [] };
     }
     case 'writeSegment': {
       const total = req.chunks.reduce((sum, c) => sum + c.size, 0);

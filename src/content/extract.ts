@@ -17,8 +17,10 @@ export interface ExtractResult {
   bytes: number;
 }
 
-/** How many files or segments are being written at once. */
-const LOOKAHEAD = 16;
+/** How many batches of files are being written at once. */
+const LOOKAHEAD = 4;
+/** Small files go to a worker in batches of at most this many. */
+const BATCH_FILES = 64;
 /** Large files are written in segments of about this many bytes. */
 const SEGMENT = 4 * 1024 * 1024;
 
@@ -160,26 +162,38 @@ export async function writeTree(
       .finally(() => running.delete(work));
     while (running.size >= LOOKAHEAD) await Promise.race(running).catch(() => undefined);
   };
+  let batch: FileEntry[] = [];
+  let batchBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const items = batch;
+    const bytes = batchBytes;
+    batch = [];
+    batchBytes = 0;
+    await track(
+      pool.extractFiles(items, root).then(() => {
+        done += bytes;
+        options.onProgress?.(done, total);
+      }),
+    );
+  };
   for (const file of files) {
     if (failure) break;
     options.signal?.throwIfAborted();
-    const path = join(root, file.path);
     if (file.size <= SEGMENT) {
-      await track(
-        pool.extractFile(file, path).then(() => {
-          done += file.size;
-          options.onProgress?.(done, total);
-        }),
-      );
+      batch.push(file);
+      batchBytes += file.size;
+      if (batch.length >= BATCH_FILES || batchBytes >= SEGMENT) await flush();
       continue;
     }
-    await writeLargeFile(pool, file, path, (n) => {
+    await writeLargeFile(pool, file, join(root, file.path), (n) => {
       done += n;
       options.onProgress?.(done, total);
     }).catch((err: unknown) => {
       failure ??= { err };
     });
   }
+  if (!failure) await flush();
   await Promise.allSettled(running);
   if (failure) throw failure.err;
 

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { ioError } from '../errors.js';
-import { chunkStream, DEFAULT_CHUNKER } from './chunker.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { SitecastError, ioError } from '../errors.js';
+import { DEFAULT_CHUNKER, nextCut } from './chunker.js';
 import { flushFileSystem, openLibrary, saveManifest } from './library.js';
 import { checkManifest, sortEntries } from './manifest.js';
 import { ChunkPool, type StoredChunk } from './pool.js';
@@ -16,8 +15,12 @@ export interface IngestOptions {
   inFlightBytes?: number;
 }
 
-/** Files up to this size go to a worker whole: one read, one round trip. */
+/** Files up to this size are read by a worker whole, many per round trip. */
 const SMALL_FILE = 4 * 1024 * 1024;
+const BATCH_FILES = 64;
+const BATCH_BYTES = 8 * 1024 * 1024;
+/** Large files are read in blocks of this size. */
+const READ_BLOCK = 4 * 1024 * 1024;
 
 /** Bounds the bytes handed to workers and not yet stored; waiters are served in order. */
 class ByteGate {
@@ -51,85 +54,97 @@ interface FileResult {
 }
 
 /**
- * Ingests a folder into a library. Small files travel whole to a chunk
- * worker, which cuts, hashes, compresses and stores them; large files are cut
- * and hashed on the main thread while the workers compress their chunks. No
- * file waits for the previous one, so both cores stay busy; a byte gate
- * bounds memory. The manifest is written last, after one flush of the file
- * system, so a crash leaves at worst unreferenced chunks, never a manifest
- * that names a chunk not on disk.
+ * Ingests a folder into a library. Small files go to the chunk workers in
+ * batches of paths: a worker reads, cuts, hashes, compresses and stores them.
+ * A large file is cut and hashed on the main thread while the workers
+ * compress its chunks; small files are not awaited one by one, so both cores
+ * stay busy, and a byte gate bounds the data in flight. The manifest is
+ * written last, after one flush of the file system, so a crash leaves at
+ * worst unreferenced chunks, never a manifest that names a chunk not on disk.
  */
 export async function ingestTree(libraryDir: string, source: string, options: IngestOptions = {}): Promise<IngestResult> {
   const lib = await openLibrary(libraryDir, { create: true });
   const items = await walkSource(source);
   const total = items.reduce((sum, i) => sum + (i.type === 'file' ? i.size : 0), 0);
   const pool = new ChunkPool(lib.dir);
-  const gate = new ByteGate(options.inFlightBytes ?? 16 * 1024 * 1024);
+  const gate = new ByteGate(options.inFlightBytes ?? 24 * 1024 * 1024);
   let done = 0;
   const progress = (n: number): void => {
     done += n;
     options.onProgress?.(done, total);
   };
 
-  const smallFile = async (item: FileItem): Promise<FileResult> => {
-    await gate.acquire(item.size);
-    let data: Buffer;
+  const smallFiles = async (batch: FileItem[]): Promise<FileResult[]> => {
+    const bytes = batch.reduce((sum, f) => sum + f.size, 0);
+    await gate.acquire(bytes);
     try {
-      data = await readFile(item.abs);
-    } catch (err) {
-      gate.release(item.size);
-      throw ioError(`cannot read ${item.abs}`, err);
-    }
-    const size = data.length;
-    try {
-      return { ...(await pool.storeFile(data)), size };
+      return await pool.storeFiles(batch.map((f) => f.abs));
     } finally {
-      gate.release(item.size);
-      progress(size);
+      gate.release(bytes);
+      progress(bytes);
     }
   };
 
+  /**
+   * A large file is read in blocks into fresh buffers; this thread finds the
+   * cut points and hashes the file, and each block's whole chunks travel to a
+   * worker as one transferred buffer (no copy); only the tail after the last
+   * cut is copied into the next block.
+   */
   const largeFile = async (item: FileItem): Promise<FileResult> => {
     const fileHash = createHash('sha256');
-    const replies: Promise<StoredChunk>[] = [];
+    const replies: Promise<StoredChunk[]>[] = [];
     let size = 0;
+    let handle: FileHandle | undefined;
     try {
-      for await (const chunk of chunkStream(createReadStream(item.abs, { highWaterMark: SMALL_FILE }), DEFAULT_CHUNKER)) {
-        fileHash.update(chunk);
-        size += chunk.length;
-        const length = chunk.length;
-        await gate.acquire(length);
-        const reply = pool.store(chunk).finally(() => {
-          gate.release(length);
-          progress(length);
-        });
-        reply.catch(() => undefined); // observed by Promise.all below
-        replies.push(reply);
+      handle = await open(item.abs, 'r');
+      let carry: Buffer = Buffer.alloc(0);
+      for (;;) {
+        const block = Buffer.allocUnsafeSlow(carry.length + READ_BLOCK);
+        carry.copy(block, 0);
+        let filled = carry.length;
+        while (filled < block.length) {
+          const { bytesRead } = await handle.read(block, filled, block.length - filled, null);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        const final = filled < block.length;
+        const lengths: number[] = [];
+        let pos = 0;
+        while (filled - pos > 0 && (final || filled - pos >= DEFAULT_CHUNKER.maxSize)) {
+          const len = nextCut(block, pos, filled, DEFAULT_CHUNKER);
+          lengths.push(len);
+          pos += len;
+        }
+        const whole = block.subarray(0, pos);
+        fileHash.update(whole);
+        size += pos;
+        carry = Buffer.from(block.subarray(pos, filled));
+        if (lengths.length > 0) {
+          await gate.acquire(pos);
+          const bytes = pos;
+          const reply = pool.storeMany(new Uint8Array(block.buffer, 0, pos), lengths).finally(() => {
+            gate.release(bytes);
+            progress(bytes);
+          });
+          reply.catch(() => undefined); // observed by Promise.all below
+          replies.push(reply);
+        }
+        if (final) break;
       }
     } catch (err) {
       await Promise.allSettled(replies);
-      throw ioError(`cannot read ${item.abs}`, err);
+      throw err instanceof SitecastError ? err : ioError(`cannot read ${item.abs}`, err);
+    } finally {
+      await handle?.close();
     }
-    return { fileHash: fileHash.digest('hex'), size, chunks: await Promise.all(replies) };
+    return { fileHash: fileHash.digest('hex'), size, chunks: (await Promise.all(replies)).flat() };
   };
 
   try {
     const pending: Promise<ManifestEntry>[] = [];
     const results: Promise<FileResult>[] = [];
-    for (const item of items) {
-      options.signal?.throwIfAborted();
-      if (item.type !== 'file') {
-        pending.push(Promise.resolve(item));
-        continue;
-      }
-      let result: Promise<FileResult>;
-      if (item.size <= SMALL_FILE) {
-        // Not awaited: the byte gate, not the file order, decides when to read more.
-        result = smallFile(item);
-      } else {
-        result = largeFile(item);
-        await result.catch(() => undefined);
-      }
+    const addFile = (item: FileItem, result: Promise<FileResult>): void => {
       results.push(result);
       const entry = result.then(
         (r): ManifestEntry => ({
@@ -143,18 +158,52 @@ export async function ingestTree(libraryDir: string, source: string, options: In
       );
       entry.catch(() => undefined); // observed by Promise.all below
       pending.push(entry);
+    };
+    let batch: FileItem[] = [];
+    let batchBytes = 0;
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      const items = batch;
+      // Not awaited: the byte gate, not the file order, decides when to read more.
+      const done = smallFiles(items);
+      done.catch(() => undefined); // observed through each file's entry
+      items.forEach((item, i) => addFile(item, done.then((all) => all[i] as FileResult)));
+      batch = [];
+      batchBytes = 0;
+    };
+    for (const item of items) {
+      options.signal?.throwIfAborted();
+      if (item.type !== 'file') {
+        pending.push(Promise.resolve(item));
+        continue;
+      }
+      if (item.size <= SMALL_FILE) {
+        batch.push(item);
+        batchBytes += item.size;
+        if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) flush();
+        continue;
+      }
+      const result = largeFile(item);
+      addFile(item, result);
+      await result.catch(() => undefined);
     }
+    flush();
     const entries = await Promise.all(pending);
     const manifest = { format: 1 as const, entries: sortEntries(entries) };
     checkManifest(manifest);
     flushFileSystem(lib.dir);
     const id = await saveManifest(lib, manifest);
     const stored = new Map<string, number>();
+    const added = new Set<string>();
     let newBytes = 0;
     for (const r of await Promise.all(results)) {
       for (const c of r.chunks) {
         if (!stored.has(c.hash)) stored.set(c.hash, c.stored);
-        if (c.added) newBytes += c.stored;
+        // Two workers may both write one new chunk at the same moment: count it once.
+        if (c.added && !added.has(c.hash)) {
+          added.add(c.hash);
+          newBytes += c.stored;
+        }
       }
     }
     const storedBytes = [...stored.values()].reduce((a, b) => a + b, 0);

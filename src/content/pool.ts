@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SitecastError, type ErrorCode } from '../errors.js';
 import { CHUNK_LEVEL } from './store.js';
@@ -13,17 +14,32 @@ export interface StoredChunk {
   added: boolean;
 }
 
+export interface IngestedFile {
+  fileHash: string;
+  size: number;
+  chunks: StoredChunk[];
+}
+
+export interface ExtractJob {
+  path: string;
+  mode: number;
+  fileHash: string;
+  chunks: ChunkRef[];
+}
+
 export type WorkerRequest =
   | { op: 'store'; id: number; data: Uint8Array; expect?: string }
-  | { op: 'file'; id: number; data: Uint8Array }
+  | { op: 'files'; id: number; paths: string[] }
+  | { op: 'storeMany'; id: number; data: Uint8Array; lengths: number[] }
   | { op: 'load'; id: number; hash: string; size: number }
-  | { op: 'extractFile'; id: number; path: string; mode: number; fileHash: string; chunks: ChunkRef[] }
+  | { op: 'extractFiles'; id: number; files: ExtractJob[] }
   | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[] }
   | { op: 'check'; id: number; hash: string };
 
 export type WorkerReply =
   | ({ id: number; ok: true } & StoredChunk)
-  | { id: number; ok: true; fileHash: string; chunks: StoredChunk[] }
+  | { id: number; ok: true; files: IngestedFile[] }
+  | { id: number; ok: true; chunks: StoredChunk[] }
   | { id: number; ok: true; data: Uint8Array }
   | { id: number; ok: true; written: number }
   | { id: number; ok: true; good: boolean; problem?: 'missing' | 'corrupt' }
@@ -87,11 +103,19 @@ export class ChunkPool {
     return reply as StoreReply;
   }
 
-  /** Chunks, hashes and stores a whole small file in one round trip; `data` is transferred. */
-  async storeFile(data: Buffer): Promise<{ fileHash: string; chunks: StoredChunk[] }> {
-    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
-    const reply = await this.send({ op: 'file', data: own }, [own.buffer as ArrayBuffer]);
-    return reply as Extract<WorkerReply, { fileHash: string }>;
+  /**
+   * Stores consecutive chunks of `data` (their lengths given), transferring
+   * the whole buffer: one round trip and no copy for a run of chunks.
+   */
+  async storeMany(data: Uint8Array, lengths: number[]): Promise<StoredChunk[]> {
+    const reply = await this.send({ op: 'storeMany', data, lengths }, [data.buffer as ArrayBuffer]);
+    return (reply as Extract<WorkerReply, { chunks: StoredChunk[] }>).chunks;
+  }
+
+  /** A worker reads, cuts, hashes and stores each of these (small) files: one round trip for many. */
+  async storeFiles(paths: string[]): Promise<IngestedFile[]> {
+    const reply = await this.send({ op: 'files', paths });
+    return (reply as Extract<WorkerReply, { files: IngestedFile[] }>).files;
   }
 
   async load(hash: string, size: number): Promise<Buffer> {
@@ -99,9 +123,10 @@ export class ChunkPool {
     return Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength);
   }
 
-  /** A worker writes a whole file (created new), verifying every chunk and the file's SHA-256. */
-  async extractFile(file: FileEntry, path: string): Promise<void> {
-    await this.send({ op: 'extractFile', path, mode: file.mode, fileHash: file.hash, chunks: file.chunks });
+  /** A worker writes each of these whole files (created new), verifying every chunk and file SHA-256. */
+  async extractFiles(files: FileEntry[], root: string): Promise<void> {
+    const jobs = files.map((f) => ({ path: join(root, f.path), mode: f.mode, fileHash: f.hash, chunks: f.chunks }));
+    await this.send({ op: 'extractFiles', files: jobs });
   }
 
   /** A worker writes chunks at `offset` of an existing file and returns their bytes (for the file hash). */
