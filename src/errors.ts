@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   SITECAST_E_SITE_EXISTS: 'A site root cannot be created in a folder that is not empty.',
   SITECAST_E_SITE_CONFIG: 'A folder is not a site root, or its site.json is invalid.',
   SITECAST_E_CLOSED: 'A component or database was used after it was closed.',
+  SITECAST_E_UNAUTHORIZED: 'The admin API was called without a bearer token, or with one that is not valid.',
+  SITECAST_E_FORBIDDEN: 'A read-only token was used for a call that changes something.',
+  SITECAST_E_SITE_DOWN: 'No site server answers at the address the CLI was given.',
+  SITECAST_E_HTTP: 'A site server answered with something that is not a valid admin API response.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
