@@ -82,7 +82,8 @@ export function registerContent(program: Command, io: Io, run: Run): void {
             io.stdout(`${b.problem} ${b.chunk}${where ? ` breaks ${where}` : ' (unreferenced)'}\n`);
           }
         }
-        return r.bad.length > 0 ? 1 : 0;
+        for (const m of r.badManifests) if (!opts.json) io.stdout(`bad manifest ${m.manifest}: ${m.problem}\n`);
+        return r.bad.length > 0 || r.badManifests.length > 0 ? 1 : 0;
       }, Boolean(opts.json)),
     );
 

@@ -96,6 +96,7 @@ export async function* readArchive(path: string): AsyncGenerator<ArchiveRecord> 
     });
     if (!preamble || !preamble.subarray(0, 8).equals(ARCHIVE_MAGIC)) throw bad(`${path} is not a Sitecast package archive`);
     const format = preamble.readUInt16LE(8);
+    if (format === ARCHIVE_FORMAT && preamble.readUInt16LE(10) !== 0) throw bad(`archive ${path} has reserved bits set in its preamble`);
     if (format !== ARCHIVE_FORMAT) {
       throw new SitecastError('SITECAST_E_UNSUPPORTED_FORMAT', `archive ${path} has format ${format}; this build reads format ${ARCHIVE_FORMAT}`, {
         hint: 'upgrade Sitecast on this machine',
@@ -110,13 +111,15 @@ export async function* readArchive(path: string): AsyncGenerator<ArchiveRecord> 
       const length = head.readUInt32LE(1);
       if (length > MAX_RECORD) throw bad(`archive record ${index} claims ${length} bytes, more than the ${MAX_RECORD} allowed`);
       if (type === RECORD.end) {
+        if (length !== 32) throw bad(`archive ${path} has an end record of ${length} bytes, not 32`);
         const digest = await queue.take(length);
-        if (!digest || length !== 32) throw bad(`archive ${path} is truncated (short end record)`);
+        if (!digest) throw bad(`archive ${path} is truncated (short end record)`);
         if (!digest.equals(hash.digest())) throw bad(`archive ${path} is corrupt (checksum does not match)`);
         if (!(await queue.atEnd())) throw bad(`archive ${path} has data after its end record`);
         yield { type: 'end' };
         return;
       }
+      if (type === RECORD.header && length > MAX_HEADER) throw bad(`archive header claims ${length} bytes, more than the ${MAX_HEADER} allowed`);
       hash.update(head);
       const payload = await queue.take(length);
       if (!payload) throw bad(`archive ${path} is truncated (record ${index} cut short)`);
@@ -135,14 +138,13 @@ function decodeRecord(type: number, payload: Buffer, index: number): ArchiveReco
   if ((index === 1) !== (type === RECORD.manifest)) throw bad(`archive record ${index} is out of order (the manifest comes second, once)`);
   switch (type) {
     case RECORD.header:
-      if (payload.length > MAX_HEADER) throw bad('archive header is too large');
       return { type: 'header', header: parseJson(payload, archiveHeaderSchema, 'header') };
     case RECORD.manifest: {
-      singleFrameContentSize(payload, MAX_MANIFEST, 'archive manifest');
       try {
+        singleFrameContentSize(payload, MAX_MANIFEST, 'archive manifest');
         return { type: 'manifest', bytes: decompress(payload) };
       } catch (err) {
-        throw bad('archive manifest does not decompress', err);
+        throw bad(`archive manifest does not decompress${err instanceof Error ? ` (${err.message})` : ''}`, err);
       }
     }
     case RECORD.chunk:

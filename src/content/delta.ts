@@ -83,6 +83,8 @@ export async function buildDelta(
       for (const c of file.chunks) covered.add(c.hash);
     } else {
       for (const c of missing) {
+        // A chunk may repeat inside a file (runs of zeros): it travels once.
+        if (covered.has(c.hash)) continue;
         covered.add(c.hash);
         sendChunks.push(c.hash);
       }

@@ -197,12 +197,16 @@ export async function writeTree(
   await Promise.allSettled(running);
   if (failure) throw failure.err;
 
-  for (const entry of manifest.entries) {
-    if (entry.type === 'symlink') await symlink(entry.target, join(root, entry.path));
-  }
-  // Folder modes last: a read-only folder must not stop its own contents being written.
-  for (const entry of [...manifest.entries].reverse()) {
-    if (entry.type === 'dir') await chmod(join(root, entry.path), entry.mode);
+  try {
+    for (const entry of manifest.entries) {
+      if (entry.type === 'symlink') await symlink(entry.target, join(root, entry.path));
+    }
+    // Folder modes last: a read-only folder must not stop its own contents being written.
+    for (const entry of [...manifest.entries].reverse()) {
+      if (entry.type === 'dir') await chmod(join(root, entry.path), entry.mode);
+    }
+  } catch (err) {
+    throw ioError(`cannot finish the tree in ${root}`, err);
   }
   return { files: files.length, bytes: total };
 }

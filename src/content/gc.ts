@@ -60,7 +60,7 @@ export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<
   return { kept, removed, removedBytes, removedManifests };
 }
 
-/** Temporary files a crashed writer left beside the chunks and in tmp/. */
+/** Temporary files a crashed writer left beside the chunks, in manifests/ and in tmp/. */
 async function removeStaleTemporaries(dir: string): Promise<void> {
   const root = join(dir, 'chunks');
   for (const prefix of await readdir(root)) {
@@ -69,4 +69,7 @@ async function removeStaleTemporaries(dir: string): Promise<void> {
     }
   }
   for (const name of await readdir(join(dir, 'tmp'))) await rm(join(dir, 'tmp', name), { recursive: true, force: true });
+  for (const name of await readdir(join(dir, 'manifests'))) {
+    if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(dir, 'manifests', name), { force: true });
+  }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
@@ -6,7 +7,7 @@ import { readArchive } from './archive-reader.js';
 import { libraryFileSource } from './file-source.js';
 import { flushFileSystem, hasManifest, loadManifest, makeStaging, openLibrary, removeQuietly, saveManifest, type Library } from './library.js';
 import { parseManifest } from './manifest.js';
-import { applyPatch } from './patch.js';
+import { applyPatch, type ByteSource } from './patch.js';
 import { ChunkPool } from './pool.js';
 import { ChunkCodec, chunkPath, readChunk } from './store.js';
 import type { FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
@@ -32,9 +33,12 @@ function bad(message: string): SitecastError {
  * Applies a full archive or a delta to a library. Nothing is trusted: the
  * framing and checksum (reader), the manifest (parsed and checked against its
  * id), every chunk (decompressed and hashed before it is staged), every
- * patched file (rebuilt chunk by chunk against the manifest's hashes). Chunks
- * are staged privately and the manifest is written last, so a refused archive
- * leaves every manifest the library had, unchanged, and adds none.
+ * patched file (rebuilt chunk by chunk against the manifest's hashes, then
+ * its whole SHA-256). Chunks carried by the archive are staged privately
+ * until the end record verifies; chunks rebuilt from patches go to the store
+ * as soon as each verifies. The manifest is written last, so a refused archive
+ * leaves every manifest the library had unchanged and adds none; at worst it
+ * leaves verified chunks no manifest names, which gc removes.
  */
 export async function importArchive(libraryDir: string, path: string, options: ImportOptions = {}): Promise<ImportResult> {
   const lib = await openLibrary(libraryDir, { create: options.expect !== 'delta' });
@@ -105,7 +109,7 @@ async function loadBase(lib: Library, header: ArchiveHeader): Promise<Manifest> 
 }
 
 async function writeStaged(file: string, data: Buffer): Promise<void> {
-  await writeFile(file, data, { flag: 'wx' }).catch((err: unknown) => {
+  await writeFile(file, data, { flag: 'wx', mode: 0o444 }).catch((err: unknown) => {
     throw ioError(`cannot stage ${file}`, err);
   });
 }
@@ -122,8 +126,9 @@ async function applyOnePatch(
   const old = job.base.entries.find((e): e is FileEntry => e.type === 'file' && e.hash === meta.base);
   if (!old) throw bad(`patch for "${meta.path}" is against a file the base version does not hold`);
   const data = await readFile(job.file);
-  const source = libraryFileSource(lib.dir, old);
+  const source = localSource(libraryFileSource(lib.dir, old), meta.path);
   const pending: Promise<unknown>[] = [];
+  const fileHash = createHash('sha256');
   let index = 0;
   let carry: Buffer = Buffer.alloc(0);
   let total = 0;
@@ -140,7 +145,10 @@ async function applyOnePatch(
       }
       const piece = Buffer.from(carry.subarray(0, ref.size));
       carry = carry.subarray(ref.size);
-      const p = pool.store(piece, ref.hash);
+      // A mismatch here is the archive's fault: the patch does not rebuild what the manifest names.
+      const p = pool.store(piece, ref.hash).catch((err: unknown) => {
+        throw bad(`patch for "${meta.path}" does not rebuild the file the manifest names (${err instanceof Error ? err.message : String(err)})`);
+      });
       p.catch(() => undefined); // observed by Promise.all below
       pending.push(p);
       index++;
@@ -150,6 +158,7 @@ async function applyOnePatch(
     for await (const piece of applyPatch(source, data)) {
       total += piece.length;
       if (total > target.size) throw bad(`patch for "${meta.path}" rebuilds more bytes than the file has`);
+      fileHash.update(piece);
       carry = carry.length === 0 ? piece : Buffer.concat([carry, piece]);
       flushChunks(false);
       if (pending.length > 32) await Promise.all(pending.splice(0, pending.length - 16));
@@ -158,11 +167,24 @@ async function applyOnePatch(
     await Promise.all(pending);
   } catch (err) {
     await Promise.allSettled(pending);
-    if (err instanceof SitecastError && err.code === 'SITECAST_E_CORRUPT_CHUNK') {
-      throw bad(`patch for "${meta.path}" does not rebuild the file the manifest names (${err.message})`);
-    }
     throw err;
   }
+  if (fileHash.digest('hex') !== target.hash) throw bad(`patch for "${meta.path}" rebuilds a file whose SHA-256 is not the manifest's`);
+}
+
+/** Errors reading the base version are this library's damage, not the archive's: say so. */
+function localSource(source: ByteSource, path: string): ByteSource {
+  return {
+    size: source.size,
+    read: (offset, length) =>
+      source.read(offset, length).catch((err: unknown) => {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `the base version of "${path}" in this library is damaged (${why})`, {
+          hint: 'run `sitecast content verify`, then re-import the base version; nothing was applied',
+          cause: err,
+        });
+      }),
+  };
 }
 
 /** Moves verified staged chunks into the store; an existing copy is kept unless it is corrupt. */

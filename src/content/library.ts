@@ -149,7 +149,14 @@ export async function listChunks(lib: Library): Promise<Sha256Hex[]> {
  */
 export function flushFileSystem(dir: string): void {
   const r = spawnSync('sync', ['-f', dir], { stdio: 'ignore' });
-  if (r.status !== 0) spawnSync('sync', [], { stdio: 'ignore' });
+  if (r.status === 0) return;
+  const all = spawnSync('sync', [], { stdio: 'ignore' });
+  if (all.status !== 0) {
+    throw new SitecastError('SITECAST_E_IO', `cannot flush ${dir} to disk: \`sync\` failed or is missing`, {
+      hint: 'nothing was recorded; check the disk and that coreutils is installed',
+      ...(all.error ? { cause: all.error } : {}),
+    });
+  }
 }
 
 /** A private staging folder under tmp/, removed by the caller. */

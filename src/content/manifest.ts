@@ -11,7 +11,8 @@ import type { Manifest, ManifestEntry, Sha256Hex } from './types.js';
  * depend on who serialized it.
  */
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
-const mode = z.number().int().min(0).max(0o7777);
+/** Permission bits only: set-user-id, set-group-id and sticky bits never travel. */
+const mode = z.number().int().min(0).max(0o777);
 const size = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const path = z.string().min(1).max(4096);
 
@@ -49,6 +50,18 @@ export function checkRelativePath(p: string): void {
 /** Where a link in `linkPath` pointing at `target` lands, relative to the tree root; throws if outside. */
 export function resolveLinkInTree(linkPath: string, target: string): string {
   if (target.startsWith('/')) throw unsafe(`symlink "${linkPath}" points at absolute path "${target}"`);
+  if (target.includes('\0') || target.includes('\\')) throw unsafe(`symlink "${linkPath}" target holds a NUL or backslash`);
+  // Only "../" steps first, then names: a ".." after a name would be resolved on
+  // disk through that name, which may itself be a link, so text normalization
+  // could not tell where it lands.
+  let climbing = true;
+  for (const part of target.split('/')) {
+    if (part === '..' && climbing) continue;
+    climbing = false;
+    if (part === '..' || part === '.' || part === '') {
+      throw unsafe(`symlink "${linkPath}" has a target that is not normalized ("${target}")`);
+    }
+  }
   const resolved = posix.normalize(posix.join(posix.dirname(linkPath), target));
   if (resolved === '..' || resolved.startsWith('../') || resolved === '.') {
     throw unsafe(`symlink "${linkPath}" points out of the package ("${target}")`);
@@ -93,6 +106,9 @@ export function checkManifest(manifest: Manifest): void {
       const kind = kinds.get(parent);
       if (kind === 'file' || kind === 'symlink') {
         throw unsafe(`path "${entry.path}" goes through ${kind === 'file' ? 'the file' : 'the symlink'} "${parent}"`);
+      }
+      if (kind === undefined) {
+        throw new SitecastError('SITECAST_E_BAD_MANIFEST', `path "${entry.path}" is inside "${parent}", which the manifest does not list as a folder`);
       }
     }
     if (entry.type === 'symlink') {

@@ -71,6 +71,8 @@ export interface VerifyResult {
   chunks: number;
   manifests: number;
   bad: VerifyProblem[];
+  /** Manifests that no longer parse or match their id. */
+  badManifests: { manifest: Sha256Hex; problem: string }[];
 }
 
 export interface GcResult {

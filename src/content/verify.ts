@@ -12,8 +12,16 @@ export async function verifyLibrary(libraryDir: string, options: { onProgress?: 
   const lib = await openLibrary(libraryDir);
   const manifests = await listManifests(lib);
   const users = new Map<Sha256Hex, { manifest: Sha256Hex; path: string }[]>();
+  const badManifests: { manifest: Sha256Hex; problem: string }[] = [];
   for (const id of manifests) {
-    const manifest = await loadManifest(lib, id);
+    let manifest;
+    try {
+      manifest = await loadManifest(lib, id);
+    } catch (err) {
+      // A damaged manifest is reported like a damaged chunk, not fatal to the check.
+      badManifests.push({ manifest: id, problem: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
     for (const entry of manifest.entries) {
       if (entry.type !== 'file') continue;
       for (const chunk of entry.chunks) {
@@ -41,5 +49,5 @@ export async function verifyLibrary(libraryDir: string, options: { onProgress?: 
     if (!storedSet.has(hash)) bad.push({ chunk: hash, problem: 'missing', breaks: list });
   }
   bad.sort((a, b) => (a.chunk < b.chunk ? -1 : a.chunk > b.chunk ? 1 : 0));
-  return { chunks: stored.length, manifests: manifests.length, bad };
+  return { chunks: stored.length, manifests: manifests.length, bad, badManifests };
 }

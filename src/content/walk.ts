@@ -13,7 +13,8 @@ export type SourceItem =
  * Lists a source folder without ever following a link: files, folders and
  * links that stay inside the tree. Anything else (fifo, socket, device, a link
  * out) is collected and refused together, so the administrator sees every
- * offending path at once. Paths are relative, `/`-separated, sorted by bytes.
+ * offending path at once. Paths are relative and `/`-separated; each folder's
+ * names are sorted by bytes (the manifest sorts the whole list again).
  */
 export async function walkSource(root: string): Promise<SourceItem[]> {
   let top;
@@ -52,10 +53,10 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
         throw ioError(`cannot read ${full}`, err);
       }
       if (st.isDirectory()) {
-        items.push({ type: 'dir', path, mode: st.mode & 0o7777 });
+        items.push({ type: 'dir', path, mode: st.mode & 0o777 });
         await visit(path);
       } else if (st.isFile()) {
-        items.push({ type: 'file', path, mode: st.mode & 0o7777, size: st.size, abs: full });
+        items.push({ type: 'file', path, mode: st.mode & 0o777, size: st.size, abs: full });
       } else if (st.isSymbolicLink()) {
         const target = await readlink(full);
         try {

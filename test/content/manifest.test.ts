@@ -34,6 +34,10 @@ test('unsafe paths are refused with SITECAST_E_UNSAFE_PATH', () => {
   refused([{ type: 'symlink', path: 'l', target: '../../etc' }], 'SITECAST_E_UNSAFE_PATH', /points out of the package/);
   refused([{ type: 'symlink', path: 'l', target: '/etc/passwd' }], 'SITECAST_E_UNSAFE_PATH', /absolute path/);
   refused([{ type: 'dir', path: 'd', mode: 0o755 }, { type: 'symlink', path: 'd/l', target: '../..' }], 'SITECAST_E_UNSAFE_PATH', /points out/);
+  // "s/../.." resolves through the link s on disk, not by text: refused whatever s points at.
+  const dir = (path: string): ManifestEntry => ({ type: 'dir', path, mode: 0o755 });
+  refused([dir('p'), dir('p/q'), { type: 'symlink', path: 'p/q/l', target: 's/../..' }, { type: 'symlink', path: 'p/q/s', target: '../../a' }], 'SITECAST_E_UNSAFE_PATH', /not normalized/);
+  refused([{ type: 'symlink', path: 'l', target: 'a\\b' }], 'SITECAST_E_UNSAFE_PATH', /NUL or backslash/);
 });
 
 test('malformed manifests are refused with SITECAST_E_BAD_MANIFEST or UNSUPPORTED_FORMAT', () => {
@@ -41,6 +45,9 @@ test('malformed manifests are refused with SITECAST_E_BAD_MANIFEST or UNSUPPORTE
   assert.throws(() => parseManifest(Buffer.from('{"format":1,"entries":[{"type":"file","path":"a"}]}')), { code: 'SITECAST_E_BAD_MANIFEST' });
   assert.throws(() => parseManifest(Buffer.from('{"format":2,"entries":[]}')), { code: 'SITECAST_E_UNSUPPORTED_FORMAT' });
   refused([file('b'), file('a')], 'SITECAST_E_BAD_MANIFEST', /not sorted/);
+  refused([file('x/y')], 'SITECAST_E_BAD_MANIFEST', /inside "x", which the manifest does not list as a folder/);
+  const setuid = { ...file('a'), mode: 0o4755 } as ManifestEntry;
+  assert.throws(() => parseManifest(bytesOf([setuid])), { code: 'SITECAST_E_BAD_MANIFEST' });
   const wrongSize = { ...file('a'), size: 4 } as ManifestEntry;
   refused([wrongSize], 'SITECAST_E_BAD_MANIFEST', /add up to 3, not 4/);
 });
