@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { SitecastError, ioError } from '../errors.js';
 import { DEFAULT_CHUNKER, nextCut } from './chunker.js';
-import { flushFileSystem, openLibrary, saveManifest } from './library.js';
+import { BackgroundFlusher, flushFileSystem, openLibrary, saveManifest } from './library.js';
 import { checkManifest, sortEntries } from './manifest.js';
 import { ChunkPool, type StoredChunk } from './pool.js';
 import type { IngestResult, ManifestEntry, ProgressFn } from './types.js';
@@ -19,6 +19,8 @@ export interface IngestOptions {
 const SMALL_FILE = 4 * 1024 * 1024;
 const BATCH_FILES = 64;
 const BATCH_BYTES = 8 * 1024 * 1024;
+/** Start background write-back after this many bytes of input. */
+const FLUSH_EVERY = 48 * 1024 * 1024;
 /** Large files are read in blocks of this size. */
 const READ_BLOCK = 4 * 1024 * 1024;
 
@@ -69,8 +71,15 @@ export async function ingestTree(libraryDir: string, source: string, options: In
   const pool = new ChunkPool(lib.dir);
   const gate = new ByteGate(options.inFlightBytes ?? 24 * 1024 * 1024);
   let done = 0;
+  const flusher = new BackgroundFlusher(lib.dir);
+  let sinceFlush = 0;
   const progress = (n: number): void => {
     done += n;
+    sinceFlush += n;
+    if (sinceFlush >= FLUSH_EVERY) {
+      sinceFlush = 0;
+      flusher.kick();
+    }
     options.onProgress?.(done, total);
   };
 
@@ -191,6 +200,7 @@ export async function ingestTree(libraryDir: string, source: string, options: In
     const entries = await Promise.all(pending);
     const manifest = { format: 1 as const, entries: sortEntries(entries) };
     checkManifest(manifest);
+    await flusher.idle();
     flushFileSystem(lib.dir);
     const id = await saveManifest(lib, manifest);
     const stored = new Map<string, number>();
@@ -209,6 +219,7 @@ export async function ingestTree(libraryDir: string, source: string, options: In
     const storedBytes = [...stored.values()].reduce((a, b) => a + b, 0);
     return { manifest: id, files: results.length, bytes: total, storedBytes, newBytes };
   } finally {
+    await flusher.idle();
     await pool.close();
   }
 }

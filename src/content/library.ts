@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -156,6 +156,32 @@ export function flushFileSystem(dir: string): void {
       hint: 'nothing was recorded; check the disk and that coreutils is installed',
       ...(all.error ? { cause: all.error } : {}),
     });
+  }
+}
+
+/**
+ * Starts write-back early while a long write is still going on: `kick()`
+ * runs `sync -f` in the background (one at a time), so the final, blocking
+ * flush before a manifest is written finds little left to do.
+ */
+export class BackgroundFlusher {
+  private running: Promise<void> | undefined;
+  constructor(private readonly dir: string) {}
+
+  kick(): void {
+    if (this.running) return;
+    this.running = new Promise<void>((resolve) => {
+      const child = spawn('sync', ['-f', this.dir], { stdio: 'ignore' });
+      child.on('error', () => resolve());
+      child.on('exit', () => resolve());
+    }).finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Waits for a background flush, if any; the caller still flushes once itself. */
+  async idle(): Promise<void> {
+    await this.running;
   }
 }
 
