@@ -13,6 +13,9 @@ import { join } from 'node:path';
  *   smspkg/              compressed packages <PKGID>.pkg
  *   library/             content library (chunks and manifests)
  *   logs/                <component>.log
+ *   mp/pkginfo/          instruction files the management point serves
+ *   state/distmgr/       Distribution Manager's record of what it has done per package
+ *   site.url             base URL of the running server (present while it runs)
  */
 export interface SitePaths {
   root: string;
@@ -35,6 +38,10 @@ export interface SitePaths {
   smspkg: string;
   library: string;
   logs: string;
+  mp: string;
+  mpPkginfo: string;
+  distmgrState: string;
+  siteUrl: string;
 }
 
 export function sitePaths(root: string): SitePaths {
@@ -65,6 +72,10 @@ export function sitePaths(root: string): SitePaths {
     smspkg: join(root, 'smspkg'),
     library: join(root, 'library'),
     logs: join(root, 'logs'),
+    mp: join(root, 'mp'),
+    mpPkginfo: join(root, 'mp', 'pkginfo'),
+    distmgrState: join(root, 'state', 'distmgr'),
+    siteUrl: join(root, 'site.url'),
   };
 }
 

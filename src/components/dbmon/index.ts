@@ -1,0 +1,134 @@
+import { ackChanges, addStatusMessage, readChanges, type Change } from '../../db/index.js';
+import { dropFile } from '../../inbox/index.js';
+import { PKN_NAME, pknName, serializePkn } from '../../formats/pkn.js';
+import type { Component, SiteContext } from '../../site/context.js';
+import type { ComponentLog } from '../../site/log.js';
+
+export interface DbMonitorOptions {
+  /** Poll period of the change log (default 200 ms: one indexed query). */
+  pollMs?: number;
+  /** Change rows handled per round (default 500). */
+  batch?: number;
+}
+
+/**
+ * The database monitor (SMS's SQL Monitor). Triggers in the site database
+ * record every change of a package definition in `change_log`, in the same
+ * transaction as the change. This component turns those rows into
+ * `<PKGID>.PKN` wake-up files in Distribution Manager's inbox and then
+ * acknowledges (deletes) them. A crash between the two writes the same
+ * wake-up files again, which is harmless; no change is ever lost.
+ *
+ * It polls, cheaply, and a writer in the same process calls nudge() after a
+ * commit so the wake-up file follows at once.
+ */
+export class DatabaseMonitor implements Component {
+  readonly name = 'dbmon' as const;
+  private readonly log: ComponentLog;
+  private readonly pollMs: number;
+  private readonly batch: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private started = false;
+  private closing: Promise<void> | undefined;
+  /** Rows up to here are acknowledged; ids only grow, so reads start after it. */
+  private cursor = 0;
+  private failing = false;
+
+  constructor(
+    private readonly ctx: SiteContext,
+    options: DbMonitorOptions = {},
+  ) {
+    this.log = ctx.logger('smsdbmon');
+    this.pollMs = options.pollMs ?? 200;
+    this.batch = options.batch ?? 500;
+  }
+
+  start(): Promise<void> {
+    if (this.started || this.closing !== undefined) return Promise.resolve();
+    this.started = true;
+    this.log.info(`started; polling the change log every ${this.pollMs} ms`);
+    this.timer = setInterval(() => this.nudge(), this.pollMs);
+    this.nudge();
+    return Promise.resolve();
+  }
+
+  /** Reads the change log now (coalesced with a round already running). */
+  nudge(): void {
+    if (!this.started || this.closing !== undefined) return;
+    this.again = true;
+    this.running ??= this.loop();
+  }
+
+  wake(): void {
+    this.nudge();
+  }
+
+  /** Resolves when every change committed before the call has been turned into a wake-up file. */
+  async drain(): Promise<void> {
+    this.nudge();
+    while (this.running !== undefined) await this.running;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.running;
+    this.log.info('stopped');
+    await this.log.flush();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.again && this.closing === undefined) {
+        this.again = false;
+        try {
+          // A full batch means more may be waiting: go round again at once.
+          if ((await this.round()) === this.batch) this.again = true;
+          if (this.failing) this.log.info('the change log is readable again');
+          this.failing = false;
+        } catch (err) {
+          // Database locked, disk full: the rows stay, the next poll tries again. Logged once per outage.
+          if (!this.failing) this.log.error('cannot turn changes into wake-up files; will retry', err);
+          this.failing = true;
+        }
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async round(): Promise<number> {
+    const changes = await readChanges(this.ctx.db, this.cursor, this.batch);
+    if (changes.length === 0) return 0;
+    const packages = new Map<string, Change[]>();
+    for (const c of changes) packages.set(c.objectKey, [...(packages.get(c.objectKey) ?? []), c]);
+    for (const [id, list] of packages) {
+      const name = pknName(id);
+      if (!PKN_NAME.test(name)) {
+        // Triggers only write package ids; anything else is a bug to report, not to retry forever.
+        this.log.warn(`change log rows ${list.map((c) => c.id).join(',')} name ${JSON.stringify(id)}, not a package id; skipped`);
+        await addStatusMessage(this.ctx.db, {
+          severity: 'warning',
+          component: 'dbmon',
+          site: this.ctx.siteCode,
+          text: `change log names ${JSON.stringify(id).slice(0, 100)}, which is not a package id; skipped`,
+        }).catch((err: unknown) => this.log.error('cannot write a status message', err));
+        continue;
+      }
+      await dropFile(this.ctx.paths.distmgr, name, serializePkn(id, 'change'));
+      const ops = [...new Set(list.map((c) => `${c.table} ${c.op}`))].join(', ');
+      this.log.info(`${name} written to distmgr.box (${ops})`);
+    }
+    const last = (changes[changes.length - 1] as Change).id;
+    await ackChanges(this.ctx.db, last);
+    this.cursor = last;
+    this.ctx.wake('distmgr');
+    return changes.length;
+  }
+}

@@ -1,0 +1,54 @@
+import type { Sha256Hex } from '../content/types.js';
+import { dpPaths } from './layout.js';
+import { syncLibrary } from './library-sync.js';
+import { installShare, readLiveShare } from './share.js';
+
+export interface InstallOptions {
+  siteLibrary: string;
+  dpPath: string;
+  packageId: string;
+  sourceVersion: number;
+  manifestId: Sha256Hex;
+  graceMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface InstallResult {
+  changed: boolean;
+  chunksCopied: number;
+  bytesCopied: number;
+  filesWritten: number;
+  filesLinked: number;
+}
+
+/**
+ * Installs one version of a package on a distribution point: first the DP's
+ * content library (chunks, then the manifest), then the share, switched in
+ * atomically. Safe to repeat after a failure or a crash at any point.
+ */
+export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
+  const dp = dpPaths(options.dpPath);
+  const sync = await syncLibrary(options.siteLibrary, dp.library, options.manifestId, options.signal);
+  const share = await installShare({
+    dp,
+    packageId: options.packageId,
+    sourceVersion: options.sourceVersion,
+    manifestId: options.manifestId,
+    manifest: sync.manifest,
+    ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  return {
+    changed: share.changed || sync.copied > 0,
+    chunksCopied: sync.copied,
+    bytesCopied: sync.copiedBytes,
+    filesWritten: share.written,
+    filesLinked: share.linked,
+  };
+}
+
+/** True when the DP's share is live at exactly this version and manifest (a cheap check: one link, one small file). */
+export async function isInstalled(dpPath: string, packageId: string, sourceVersion: number, manifestId: Sha256Hex): Promise<boolean> {
+  const live = await readLiveShare(dpPaths(dpPath), packageId).catch(() => undefined);
+  return live !== undefined && live.marker.sourceVersion === sourceVersion && live.marker.manifest === manifestId;
+}

@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+
+/**
+ * A distribution point is a folder:
+ *
+ *   <dp path>/library/                 its own content library (chunks, manifests)
+ *   <dp path>/SMSPKG/<PKGID>           symbolic link to the live version folder
+ *   <dp path>/SMSPKG/.<PKGID>.v<N>/    version N of the share: an exact copy of the source
+ *   <dp path>/SMSPKG/.<PKGID>.v<N>.json  which manifest version N holds
+ *
+ * Clients and the HTTP server only ever go through `<PKGID>`; the dotted
+ * names are the installer's.
+ */
+export interface DpPaths {
+  root: string;
+  library: string;
+  smspkg: string;
+}
+
+export function dpPaths(dpPath: string): DpPaths {
+  return { root: dpPath, library: join(dpPath, 'library'), smspkg: join(dpPath, 'SMSPKG') };
+}
+
+export function sharePath(dp: DpPaths, packageId: string): string {
+  return join(dp.smspkg, packageId);
+}
+
+/** The folder name of one version of a share (relative, as the link stores it). */
+export function versionName(packageId: string, sourceVersion: number, attempt?: string): string {
+  return attempt === undefined ? `.${packageId}.v${sourceVersion}` : `.${packageId}.v${sourceVersion}.${attempt}`;
+}
+
+export function markerPath(dp: DpPaths, version: string): string {
+  return join(dp.smspkg, `${version}.json`);
+}
+
+/** Matches the installer's own names for one package: version folders, their markers, temporary links. */
+export function isInstallerName(packageId: string, name: string): boolean {
+  return name.startsWith(`.${packageId}.v`) || name.startsWith(`.${packageId}.link-`);
+}
+
+const VERSION = /^\.([A-Z0-9]{3}[0-9A-F]{5})\.v(\d+)(?:\.[a-z0-9]+)?$/;
+
+/** The source version a version folder name holds, or undefined if it is not one. */
+export function parseVersionName(name: string): { packageId: string; sourceVersion: number } | undefined {
+  const m = VERSION.exec(name);
+  if (m === null) return undefined;
+  return { packageId: m[1] as string, sourceVersion: Number(m[2]) };
+}

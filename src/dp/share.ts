@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, link, lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { writeTree } from '../content/extract.js';
+import { flushFileSystem, loadManifest } from '../content/library.js';
+import { ChunkPool } from '../content/pool.js';
+import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
+import { SitecastError, ioError } from '../errors.js';
+import { syncDirectory, writeFileAtomic } from '../fs/atomic.js';
+import { type DpPaths, isInstallerName, markerPath, sharePath, versionName } from './layout.js';
+
+/**
+ * A share `<dp>/SMSPKG/<PKGID>` must change from one version to the next in
+ * one step: a client reading it sees the old version or the new one, never a
+ * mix and never a missing file. A folder cannot be replaced atomically
+ * (rename(2) onto a non-empty folder fails, and moving the old one away first
+ * leaves a moment with no share at all). A symbolic link can: rename(2) of a
+ * new link over the old one swaps what the name points to in one step.
+ *
+ * So `<PKGID>` is a link to a version folder `.<PKGID>.v<N>`. A new version is
+ * built complete beside it, flushed, recorded, then the link is swapped. The
+ * old folder is removed after a grace period, so a reader that resolved the
+ * old link a moment before the swap still finds its files.
+ */
+const markerSchema = z.strictObject({
+  format: z.literal(1),
+  packageId: z.string(),
+  sourceVersion: z.number().int().min(1),
+  manifest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+type Marker = z.infer<typeof markerSchema>;
+
+export interface LiveShare {
+  /** Folder name the link points to. */
+  version: string;
+  marker: Marker;
+}
+
+/** What the share of a package currently holds, or undefined (no link, or a link without its record). */
+export async function readLiveShare(dp: DpPaths, packageId: string): Promise<LiveShare | undefined> {
+  let target: string;
+  try {
+    target = await readlink(sharePath(dp, packageId));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EINVAL') return undefined;
+    throw ioError(`cannot read the share link of ${packageId}`, err);
+  }
+  if (target.includes('/') || !isInstallerName(packageId, target)) return undefined;
+  try {
+    const marker = markerSchema.parse(JSON.parse(await readFile(markerPath(dp, target), 'utf8')));
+    if (marker.packageId !== packageId) return undefined;
+    return { version: target, marker };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ShareOptions {
+  dp: DpPaths;
+  packageId: string;
+  sourceVersion: number;
+  manifestId: Sha256Hex;
+  /** The version as held in the DP's library (the share is written from there). */
+  manifest: Manifest;
+  /** How long the replaced version stays readable after the switch (default 1000 ms). */
+  graceMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ShareResult {
+  changed: boolean;
+  /** Files written from chunks (new or changed). */
+  written: number;
+  /** Files hard-linked from the previous version (unchanged). */
+  linked: number;
+}
+
+function sameFile(a: FileEntry, b: FileEntry): boolean {
+  return a.hash === b.hash && a.mode === b.mode && a.size === b.size;
+}
+
+/** Installs one version as the share of a package on a DP; does nothing if it is already live. */
+export async function installShare(options: ShareOptions): Promise<ShareResult> {
+  const { dp, packageId, sourceVersion, manifestId, manifest } = options;
+  await mkdir(dp.smspkg, { recursive: true }).catch((err: unknown) => {
+    throw ioError(`cannot create ${dp.smspkg}`, err);
+  });
+  const live = await readLiveShare(dp, packageId);
+  if (live !== undefined && live.marker.sourceVersion === sourceVersion && live.marker.manifest === manifestId) {
+    return { changed: false, written: 0, linked: 0 };
+  }
+  if (live !== undefined && live.marker.sourceVersion > sourceVersion) {
+    throw new SitecastError('SITECAST_E_ROLLBACK', `${packageId} on ${dp.root} holds source version ${live.marker.sourceVersion}; refusing to install the older ${sourceVersion}`);
+  }
+  // Leftovers of an interrupted install (or a version whose grace period a restart cut short).
+  await removeStale(dp, packageId, live?.version);
+  let name = versionName(packageId, sourceVersion);
+  if (name === live?.version) name = versionName(packageId, sourceVersion, randomBytes(3).toString('hex'));
+  const build = join(dp.smspkg, name);
+  const liveManifest = live === undefined ? undefined : await loadLiveManifest(dp, live);
+  let result: { written: number; linked: number };
+  try {
+    await mkdir(build).catch((err: unknown) => {
+      throw ioError(`cannot create ${build}`, err);
+    });
+    const previous = live === undefined ? undefined : { dir: join(dp.smspkg, live.version), manifest: liveManifest };
+    result = await buildVersion({ build, library: dp.library, manifest, previous, signal: options.signal });
+    // Everything of the new version durable before anything points at it.
+    flushFileSystem(dp.root);
+    const marker: Marker = { format: 1, packageId, sourceVersion, manifest: manifestId };
+    await writeFileAtomic(markerPath(dp, name), `${JSON.stringify(marker)}\n`);
+  } catch (err) {
+    await rm(build, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+  await switchLink(dp, packageId, name);
+  if (live !== undefined) {
+    // Not abortable on purpose beyond skipping the wait: a restart's removeStale finishes the job.
+    if (options.signal?.aborted !== true) await sleep(options.graceMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+    if (options.signal?.aborted !== true) await retire(dp, live.version);
+  }
+  return { changed: true, ...result };
+}
+
+async function loadLiveManifest(dp: DpPaths, live: LiveShare): Promise<Manifest | undefined> {
+  try {
+    return await loadManifest({ dir: dp.library }, live.marker.manifest);
+  } catch {
+    // Without the old manifest nothing is reused: every file is written from chunks.
+    return undefined;
+  }
+}
+
+interface BuildJob {
+  build: string;
+  library: string;
+  manifest: Manifest;
+  previous: { dir: string; manifest: Manifest | undefined } | undefined;
+  signal: AbortSignal | undefined;
+}
+
+async function buildVersion(job: BuildJob): Promise<{ written: number; linked: number }> {
+  const { build, manifest, previous, signal } = job;
+  const old = new Map<string, FileEntry>();
+  for (const e of previous?.manifest?.entries ?? []) if (e.type === 'file') old.set(e.path, e);
+  // Folders first, writable while the tree is filled; their modes are set last.
+  for (const e of manifest.entries) {
+    if (e.type === 'dir') await mkdir(join(build, e.path), { mode: 0o700 }).catch((err: unknown) => {
+      throw ioError(`cannot create folder ${e.path}`, err);
+    });
+  }
+  const toWrite: FileEntry[] = [];
+  let linked = 0;
+  for (const e of manifest.entries) {
+    if (e.type !== 'file') continue;
+    signal?.throwIfAborted();
+    const before = old.get(e.path);
+    if (previous !== undefined && before !== undefined && sameFile(before, e) && (await linkUnchanged(join(previous.dir, e.path), join(build, e.path), e.size))) {
+      linked += 1;
+      continue;
+    }
+    toWrite.push(e);
+  }
+  if (toWrite.length > 0) {
+    const pool = new ChunkPool(job.library);
+    try {
+      // Only the new and changed files: every chunk and every file hash is verified as it is written.
+      await writeTree(pool, { format: 1, entries: toWrite }, build, signal === undefined ? {} : { signal });
+    } finally {
+      await pool.close();
+    }
+  }
+  for (const e of manifest.entries) {
+    if (e.type === 'symlink') await symlink(e.target, join(build, e.path)).catch((err: unknown) => {
+      throw ioError(`cannot create link ${e.path}`, err);
+    });
+  }
+  for (const e of [...manifest.entries].reverse()) {
+    if (e.type === 'dir') await chmod(join(build, e.path), e.mode);
+  }
+  await chmod(build, 0o755);
+  return { written: toWrite.length, linked };
+}
+
+/** Hard-links an unchanged file from the previous version; false when that copy is not usable. */
+async function linkUnchanged(from: string, to: string, size: number): Promise<boolean> {
+  try {
+    const st = await lstat(from);
+    if (!st.isFile() || st.size !== size) return false;
+    await link(from, to);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Another file system or a link limit: write it instead. A full disk is a real failure.
+    if (code === 'ENOENT' || code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') return false;
+    throw ioError(`cannot link ${to}`, err);
+  }
+}
+
+/** Points `<PKGID>` at a version folder in one rename, and makes the new name durable. */
+async function switchLink(dp: DpPaths, packageId: string, version: string): Promise<void> {
+  const tmp = join(dp.smspkg, `.${packageId}.link-${randomBytes(4).toString('hex')}`);
+  try {
+    await symlink(version, tmp);
+    await rename(tmp, sharePath(dp, packageId));
+    await syncDirectory(dp.smspkg);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw ioError(`cannot switch the share of ${packageId} to ${version}`, err);
+  }
+}
+
+async function retire(dp: DpPaths, version: string): Promise<void> {
+  await rm(join(dp.smspkg, version), { recursive: true, force: true }).catch(() => undefined);
+  await rm(markerPath(dp, version), { force: true }).catch(() => undefined);
+}
+
+/** Removes every installer folder, record and temporary link of a package except the live version's. */
+export async function removeStale(dp: DpPaths, packageId: string, keep: string | undefined): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dp.smspkg);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw ioError(`cannot list ${dp.smspkg}`, err);
+  }
+  for (const name of names) {
+    if (!isInstallerName(packageId, name)) continue;
+    if (keep !== undefined && (name === keep || name === `${keep}.json`)) continue;
+    await rm(join(dp.smspkg, name), { recursive: true, force: true }).catch((err: unknown) => {
+      throw ioError(`cannot remove ${join(dp.smspkg, name)}`, err);
+    });
+  }
+}
