@@ -1,0 +1,18 @@
+import type { SiteDb } from '../../db/index.js';
+import type { SiteConfig } from '../../site/config.js';
+import type { ComponentLog } from '../../site/log.js';
+
+/**
+ * What the provider needs of the running site: the database, the
+ * configuration, its log, a way to wake the database monitor, and the base
+ * URL once the server listens. The executive's SiteContext satisfies it;
+ * tests build one by hand.
+ */
+export interface ProviderContext {
+  readonly db: SiteDb;
+  readonly config: Readonly<SiteConfig>;
+  logger(component: string): ComponentLog;
+  /** Waking is an optimisation: the monitor polls anyway. */
+  wake(component: 'dbmon'): void;
+  baseUrl(): string | undefined;
+}

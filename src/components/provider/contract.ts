@@ -1,0 +1,220 @@
+import { z } from 'zod';
+import {
+  absolutePathSchema,
+  commandLineSchema,
+  componentSchema,
+  dpStateSchema,
+  isoTimeSchema,
+  nameSchema,
+  packageIdSchema,
+  prioritySchema,
+  severitySchema,
+  shortNameSchema,
+  siteCodeSchema,
+} from '../../db/values.js';
+
+/**
+ * The admin API contract, version 1: the shape of every request and answer.
+ * The provider parses requests with these schemas, the CLI parses answers
+ * with them, and the OpenAPI document is generated from them, so the three
+ * cannot drift apart. Zod only: importing this pulls in no server code.
+ */
+
+export const API_PREFIX = '/api/v1';
+/** Version of this contract, as the OpenAPI document states it. */
+export const API_VERSION = '1.0.0';
+
+/** `SITE/dp`, the way an administrator names a distribution point anywhere in the hierarchy. */
+export const dpRefSchema = z
+  .string()
+  .regex(/^[A-Z0-9]{3}\/[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/, 'name a DP as SITE/dp, e.g. CEN/dp1')
+  .refine((s) => !s.includes('..'), 'must not contain ".."');
+
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string().regex(/^SITECAST_E_[A-Z_]+$/),
+    message: z.string(),
+    hint: z.string().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+export const siteInfoSchema = z.object({ code: siteCodeSchema, name: z.string(), url: z.string() });
+
+export const newDpBodySchema = z.strictObject({ name: shortNameSchema, path: absolutePathSchema });
+export const dpSchema = z.object({
+  site: siteCodeSchema,
+  name: z.string(),
+  path: z.string(),
+  /** Where clients download from, when the DP is served over HTTP. */
+  url: z.string().optional(),
+});
+export const dpListSchema = z.object({ dps: z.array(dpSchema) });
+
+const programInputSchema = z.strictObject({
+  name: shortNameSchema,
+  commandLine: commandLineSchema,
+  maxRunTimeSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .optional(),
+});
+export const newPackageBodySchema = z.strictObject({
+  name: nameSchema,
+  sourcePath: absolutePathSchema,
+  version: z.string().max(64).optional(),
+  priority: prioritySchema.optional(),
+  programs: z.array(programInputSchema).max(64).optional(),
+});
+export type NewPackageBody = z.infer<typeof newPackageBodySchema>;
+export const createdSchema = z.object({ id: packageIdSchema });
+
+export const programSchema = z.object({ name: z.string(), commandLine: z.string(), maxRunTimeSeconds: z.number().int() });
+export const packageSchema = z.object({
+  id: packageIdSchema,
+  name: z.string(),
+  version: z.string(),
+  sourcePath: z.string(),
+  priority: prioritySchema,
+  sourceVersion: z.number().int(),
+  manifestSha256: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  programs: z.array(programSchema),
+});
+export type PackageView = z.infer<typeof packageSchema>;
+export const packageListSchema = z.object({ packages: z.array(packageSchema) });
+
+export const packageParamsSchema = z.object({ id: packageIdSchema });
+
+export const distributeBodySchema = z.strictObject({ dps: z.array(dpRefSchema).min(1).max(10_000) });
+export const targetSchema = z.object({ site: siteCodeSchema, dp: z.string() });
+export const distributeResultSchema = z.object({ id: packageIdSchema, targets: z.array(targetSchema) });
+
+export const updateResultSchema = z.object({ id: packageIdSchema, sourceVersion: z.number().int() });
+
+export const dpStatusSchema = z.object({
+  site: siteCodeSchema,
+  dp: z.string(),
+  state: dpStateSchema,
+  sourceVersion: z.number().int(),
+  retryCount: z.number().int().optional(),
+  nextAttempt: z.string().optional(),
+  lastMessage: z.string().optional(),
+});
+export type DpStatusView = z.infer<typeof dpStatusSchema>;
+export const packageStatusSchema = z.object({ id: packageIdSchema, sourceVersion: z.number().int(), dps: z.array(dpStatusSchema) });
+export type PackageStatusView = z.infer<typeof packageStatusSchema>;
+
+export const messagesQuerySchema = z.strictObject({
+  component: componentSchema.optional(),
+  package: packageIdSchema.optional(),
+  site: siteCodeSchema.optional(),
+  /** This severity and worse. */
+  severity: severitySchema.optional(),
+  since: isoTimeSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+});
+export type MessagesQuery = z.infer<typeof messagesQuerySchema>;
+export const statusMessageSchema = z.object({
+  id: z.number().int(),
+  time: z.string(),
+  severity: severitySchema,
+  component: z.string(),
+  site: z.string(),
+  packageId: z.string().nullable(),
+  text: z.string(),
+});
+export type StatusMessageView = z.infer<typeof statusMessageSchema>;
+export const messageListSchema = z.object({ messages: z.array(statusMessageSchema) });
+
+/** Who may call a route: any valid token, or only an `admin` one. */
+export type Access = 'public' | 'read' | 'write';
+
+export interface RouteSpec {
+  method: 'GET' | 'POST';
+  /** Fastify syntax (`:id`); the OpenAPI document uses `{id}`. */
+  url: string;
+  summary: string;
+  access: Access;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  status: 200 | 201;
+  response: z.ZodType;
+}
+
+/** Every route of the admin API. The provider registers exactly these; the OpenAPI document lists exactly these. */
+export const ROUTES = {
+  getSite: { method: 'GET', url: `${API_PREFIX}/site`, summary: 'The site this server runs', access: 'read', status: 200, response: siteInfoSchema },
+  addDp: {
+    method: 'POST',
+    url: `${API_PREFIX}/dps`,
+    summary: 'Add a distribution point of this site',
+    access: 'write',
+    body: newDpBodySchema,
+    status: 201,
+    response: dpSchema,
+  },
+  listDps: { method: 'GET', url: `${API_PREFIX}/dps`, summary: 'Distribution points of every known site', access: 'read', status: 200, response: dpListSchema },
+  createPackage: {
+    method: 'POST',
+    url: `${API_PREFIX}/packages`,
+    summary: 'Create a package from a source folder on the site server',
+    access: 'write',
+    body: newPackageBodySchema,
+    status: 201,
+    response: createdSchema,
+  },
+  listPackages: { method: 'GET', url: `${API_PREFIX}/packages`, summary: 'Every package of this site', access: 'read', status: 200, response: packageListSchema },
+  getPackage: {
+    method: 'GET',
+    url: `${API_PREFIX}/packages/:id`,
+    summary: 'One package with its programs',
+    access: 'read',
+    params: packageParamsSchema,
+    status: 200,
+    response: packageSchema,
+  },
+  distribute: {
+    method: 'POST',
+    url: `${API_PREFIX}/packages/:id/distribute`,
+    summary: 'Target more distribution points (SITE/dp); answers every target of the package',
+    access: 'write',
+    params: packageParamsSchema,
+    body: distributeBodySchema,
+    status: 200,
+    response: distributeResultSchema,
+  },
+  updatePackage: {
+    method: 'POST',
+    url: `${API_PREFIX}/packages/:id/update`,
+    summary: 'Re-read the source folder: starts a new source version on every DP',
+    access: 'write',
+    params: packageParamsSchema,
+    status: 200,
+    response: updateResultSchema,
+  },
+  packageStatus: {
+    method: 'GET',
+    url: `${API_PREFIX}/packages/:id/status`,
+    summary: 'Where the package stands on each targeted DP',
+    access: 'read',
+    params: packageParamsSchema,
+    status: 200,
+    response: packageStatusSchema,
+  },
+  statusMessages: {
+    method: 'GET',
+    url: `${API_PREFIX}/status-messages`,
+    summary: 'Status messages, newest first',
+    access: 'read',
+    query: messagesQuerySchema,
+    status: 200,
+    response: messageListSchema,
+  },
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteName = keyof typeof ROUTES;

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { API_VERSION, type RouteSpec, ROUTES, errorBodySchema } from './contract.js';
+
+type Json = Record<string, unknown>;
+
+function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Json;
+  return rest;
+}
+
+function parameters(spec: RouteSpec): Json[] {
+  const out: Json[] = [];
+  for (const [where, schema] of [
+    ['path', spec.params],
+    ['query', spec.query],
+  ] as const) {
+    if (schema === undefined) continue;
+    for (const [name, field] of Object.entries(schema.shape)) {
+      out.push({ name, in: where, required: where === 'path' || !field.safeParse(undefined).success, schema: schemaOf(field, 'input') });
+    }
+  }
+  return out;
+}
+
+const ERROR_STATUSES: Record<string, string> = {
+  '400': 'A malformed request: the message names the field',
+  '401': 'No bearer token, or one that is not valid (SITECAST_E_UNAUTHORIZED)',
+  '403': 'A read-only token on a call that writes (SITECAST_E_FORBIDDEN)',
+  '404': 'An unknown package or distribution point (SITECAST_E_NOT_FOUND)',
+  '409': 'A conflict: the thing exists already (SITECAST_E_CONFLICT)',
+};
+
+function operation(name: string, spec: RouteSpec): Json {
+  const errors: Record<string, Json> = {};
+  for (const [status, description] of Object.entries(ERROR_STATUSES)) {
+    if (spec.access !== 'write' && (status === '403' || status === '409')) continue;
+    errors[status] = { $ref: `#/components/responses/E${status}`, description };
+  }
+  return {
+    operationId: name,
+    summary: spec.summary,
+    ...(spec.access === 'public' ? { security: [] } : {}),
+    ...(spec.access === 'write' ? { 'x-sitecast-role': 'admin' } : { 'x-sitecast-role': 'read-only' }),
+    ...(parameters(spec).length > 0 ? { parameters: parameters(spec) } : {}),
+    ...(spec.body === undefined
+      ? {}
+      : { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(spec.body, 'input') } } } }),
+    responses: {
+      [String(spec.status)]: { description: 'Success', content: { 'application/json': { schema: schemaOf(spec.response, 'output') } } },
+      ...errors,
+    },
+  };
+}
+
+/** The OpenAPI 3.1 document of the admin API, built from the same zod schemas that check requests. */
+export function openApiDocument(serverUrl?: string): Json {
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const [name, spec] of Object.entries(ROUTES) as [string, RouteSpec][]) {
+    const path = spec.url.replace(/:([A-Za-z]+)/g, '{$1}');
+    paths[path] = { ...paths[path], [spec.method.toLowerCase()]: operation(name, spec) };
+  }
+  paths['/openapi.json'] = {
+    get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1 document' } } },
+  };
+  const responses: Record<string, Json> = {};
+  for (const [status, description] of Object.entries(ERROR_STATUSES)) {
+    responses[`E${status}`] = { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Sitecast admin API',
+      version: API_VERSION,
+      description: 'The provider of one Sitecast site. Every call but this document needs `Authorization: Bearer <token>`.',
+    },
+    ...(serverUrl === undefined ? {} : { servers: [{ url: serverUrl }] }),
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An admin token (`sct_…`); role admin or read-only' } },
+      schemas: { Error: schemaOf(errorBodySchema, 'output') },
+      responses,
+    },
+  };
+}

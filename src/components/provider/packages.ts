@@ -1,0 +1,137 @@
+import { stat } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import {
+  type DpStatus,
+  type Package,
+  createPackage,
+  getPackage,
+  getPackageStatus,
+  getTargets,
+  listDps,
+  listPackages,
+  setTargets,
+  updatePackage,
+} from '../../db/index.js';
+import { SitecastError } from '../../errors.js';
+import { type DpStatusView, type NewPackageBody, type PackageView, ROUTES } from './contract.js';
+import { type RouteDeps, addRoute } from './route.js';
+
+/** The source is read by the site server, so it must be a folder the server can see now. */
+async function checkSource(path: string): Promise<void> {
+  let isFolder = false;
+  let why = 'not a folder';
+  try {
+    isFolder = (await stat(path)).isDirectory();
+  } catch (err) {
+    why = (err as NodeJS.ErrnoException).code ?? 'not readable';
+  }
+  if (!isFolder) {
+    throw new SitecastError('SITECAST_E_INVALID_VALUE', `sourcePath: ${path} is not a folder on the site server (${why})`, {
+      hint: 'the source path is read by the site server, not by the machine that sent the request',
+    });
+  }
+}
+
+async function mustGetPackage(deps: RouteDeps, id: string): Promise<Package> {
+  const pkg = await getPackage(deps.ctx.db, id);
+  if (pkg === undefined) {
+    throw new SitecastError('SITECAST_E_NOT_FOUND', `package ${id} does not exist`, { hint: 'GET /api/v1/packages lists them' });
+  }
+  return pkg;
+}
+
+function toView(p: Package): PackageView {
+  return {
+    id: p.id,
+    name: p.name,
+    version: p.version,
+    sourcePath: p.sourcePath,
+    priority: p.priority,
+    sourceVersion: p.sourceVersion,
+    manifestSha256: p.manifestSha256,
+    createdAt: p.createdAt,
+    updatedAt: p.updatedAt,
+    programs: p.programs,
+  };
+}
+
+/** Optional fields appear only when they say something, so a healthy DP reads as four fields. */
+function toStatusView(s: DpStatus): DpStatusView {
+  return {
+    site: s.site,
+    dp: s.dp,
+    state: s.state,
+    sourceVersion: s.sourceVersion,
+    ...(s.retryCount > 0 ? { retryCount: s.retryCount } : {}),
+    ...(s.nextAttempt === null ? {} : { nextAttempt: s.nextAttempt }),
+    ...(s.lastMessage === null ? {} : { lastMessage: s.lastMessage }),
+  };
+}
+
+function newPackage(body: NewPackageBody): Parameters<typeof createPackage>[1] {
+  return {
+    name: body.name,
+    sourcePath: body.sourcePath,
+    ...(body.version === undefined ? {} : { version: body.version }),
+    ...(body.priority === undefined ? {} : { priority: body.priority }),
+    ...(body.programs === undefined
+      ? {}
+      : {
+          programs: body.programs.map((p) => ({
+            name: p.name,
+            commandLine: p.commandLine,
+            ...(p.maxRunTimeSeconds === undefined ? {} : { maxRunTimeSeconds: p.maxRunTimeSeconds }),
+          })),
+        }),
+  };
+}
+
+export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { db } = deps.ctx;
+  const who = (caller: { id: string } | undefined): string => `token ${caller?.id ?? '?'}`;
+
+  addRoute(app, deps, ROUTES.createPackage, async ({ body, caller }) => {
+    await checkSource(body.sourcePath);
+    const pkg = await createPackage(db, newPackage(body));
+    deps.log.info(`package ${pkg.id} ${JSON.stringify(pkg.name)} created from ${pkg.sourcePath} by ${who(caller)}`);
+    return { id: pkg.id };
+  });
+
+  addRoute(app, deps, ROUTES.listPackages, async () => ({ packages: (await listPackages(db)).map(toView) }));
+
+  addRoute(app, deps, ROUTES.getPackage, async ({ params }) => toView(await mustGetPackage(deps, params.id)));
+
+  addRoute(app, deps, ROUTES.distribute, async ({ params, body, caller }) => {
+    await mustGetPackage(deps, params.id);
+    const known = new Set((await listDps(db)).map((d) => `${d.site}/${d.name}`));
+    const unknown = body.dps.filter((ref) => !known.has(ref));
+    if (unknown.length > 0) {
+      throw new SitecastError('SITECAST_E_NOT_FOUND', `no distribution point ${unknown.join(', ')}`, {
+        hint: 'GET /api/v1/dps lists them; add one with `sitecast dp add`',
+      });
+    }
+    // Distributing adds DPs; it never takes a package off DPs it already targets.
+    const wanted = new Map((await getTargets(db, params.id)).map((t) => [`${t.site}/${t.dp}`, t]));
+    for (const ref of body.dps) {
+      const [site = '', dp = ''] = ref.split('/');
+      wanted.set(ref, { site, dp });
+    }
+    await setTargets(db, params.id, [...wanted.values()]);
+    deps.log.info(`package ${params.id} distributed to ${body.dps.join(', ')} by ${who(caller)}`);
+    return { id: params.id, targets: await getTargets(db, params.id) };
+  });
+
+  addRoute(app, deps, ROUTES.updatePackage, async ({ params, caller }) => {
+    const old = await mustGetPackage(deps, params.id);
+    await checkSource(old.sourcePath);
+    const pkg = await updatePackage(db, params.id, { refreshSource: true });
+    deps.log.info(`package ${pkg.id}: source version ${pkg.sourceVersion} requested by ${who(caller)}`);
+    return { id: pkg.id, sourceVersion: pkg.sourceVersion };
+  });
+
+  addRoute(app, deps, ROUTES.packageStatus, async ({ params }) => {
+    const pkg = await mustGetPackage(deps, params.id);
+    const dps = await getPackageStatus(db, params.id);
+    return { id: pkg.id, sourceVersion: pkg.sourceVersion, dps: dps.map(toStatusView) };
+  });
+}

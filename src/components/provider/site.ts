@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import { type StatusMessageFilter, addDp, listDps, listStatusMessages } from '../../db/index.js';
+import type { Listen } from '../../site/config.js';
+import { type MessagesQuery, ROUTES } from './contract.js';
+import { type RouteDeps, addRoute } from './route.js';
+
+/** The URL the configuration promises, for a server asked before it reports its own. */
+export function configuredUrl(listen: Listen): string {
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  return `http://${host}:${listen.port}`;
+}
+
+function messageFilter(q: MessagesQuery): StatusMessageFilter {
+  return {
+    ...(q.component === undefined ? {} : { component: q.component }),
+    ...(q.package === undefined ? {} : { packageId: q.package }),
+    ...(q.site === undefined ? {} : { site: q.site }),
+    ...(q.severity === undefined ? {} : { minSeverity: q.severity }),
+    ...(q.since === undefined ? {} : { since: q.since }),
+    ...(q.limit === undefined ? {} : { limit: q.limit }),
+  };
+}
+
+export function siteRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { db, config } = deps.ctx;
+
+  addRoute(app, deps, ROUTES.getSite, async () => ({
+    code: config.code,
+    name: config.name,
+    url: deps.ctx.baseUrl() ?? configuredUrl(config.listen),
+  }));
+
+  addRoute(app, deps, ROUTES.addDp, async ({ body, caller }) => {
+    const dp = await addDp(db, { site: config.code, name: body.name, path: body.path });
+    deps.log.info(`DP ${dp.site}/${dp.name} added at ${dp.path} by token ${caller?.id ?? '?'}`);
+    return { site: dp.site, name: dp.name, path: dp.path };
+  });
+
+  addRoute(app, deps, ROUTES.listDps, async () => ({
+    dps: (await listDps(db)).map((d) => ({ site: d.site, name: d.name, path: d.path, ...(d.url === null ? {} : { url: d.url }) })),
+  }));
+
+  addRoute(app, deps, ROUTES.statusMessages, async ({ query }) => ({
+    messages: await listStatusMessages(db, messageFilter(query)),
+  }));
+}
