@@ -1,0 +1,197 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { extractManifest } from '../../src/content/extract.js';
+import { importArchive } from '../../src/content/import.js';
+import { ackChanges, getPackage, listStatusMessages, openSiteDb, readChanges, updatePackage } from '../../src/db/index.js';
+import { serializePkn } from '../../src/formats/pkn.js';
+import type { SiteContext } from '../../src/site/context.js';
+import { nalFileSchema, pkgFileSchema } from '../../src/formats/instructions.js';
+import { iconProblem } from '../../src/formats/icon.js';
+import { dropFile } from '../../src/inbox/index.js';
+import { startSite, type SiteHandle } from '../../src/site/server.js';
+import { describeTree, makeTree, textBytes } from '../helpers/fixtures.js';
+import { distribute, sharePathOf, statusWhen } from '../helpers/distribution.js';
+import { eventually, newSite, type TestSite } from '../helpers/site.js';
+
+const FAST = { distmgr: { graceMs: 300, retry: { initialMs: 200, maxMs: 1000 }, rescanMs: 500 }, inboxmgr: { rescanMs: 500 }, provider: false } as const;
+
+async function start(site: TestSite): Promise<SiteHandle> {
+  const handle = await startSite(site.root, FAST);
+  site.defer(() => handle.close());
+  return handle;
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+test('a package goes to two DPs: shares equal the source, smspkg/.pkg unpacks, instruction files reach the MP', async (t) => {
+  const site = await newSite(t);
+  const src = join(site.dir, 'src');
+  await makeTree(src);
+  const h = await start(site);
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1', 'DP2']);
+  const rows = await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  assert.deepEqual(rows.map((r) => [r.dp, r.sourceVersion, r.retryCount]), [['DP1', 1, 0], ['DP2', 1, 0]]);
+
+  const want = await describeTree(src);
+  for (const dp of ['DP1', 'DP2']) assert.deepEqual(await describeTree(sharePathOf(site.dir, dp, pkg.id)), want, `${dp} share`);
+
+  const stored = await getPackage(h.ctx.db, pkg.id);
+  assert.match(stored?.manifestSha256 ?? '', /^[0-9a-f]{64}$/);
+  const lib2 = join(site.dir, 'unpacked-lib');
+  const imported = await importArchive(lib2, join(site.root, 'smspkg', `${pkg.id}.pkg`));
+  assert.equal(imported.manifest, stored?.manifestSha256);
+  await extractManifest(lib2, imported.manifest, join(site.dir, 'unpacked'));
+  assert.deepEqual(await describeTree(join(site.dir, 'unpacked')), want);
+
+  const mp = join(site.root, 'mp', 'pkginfo');
+  await eventually('instruction files at the MP', async () => ((await readdir(mp)).length === 3 ? true : undefined));
+  const pkgFile = pkgFileSchema.parse(JSON.parse(await readFile(join(mp, `${pkg.id}.PKG`), 'utf8')));
+  assert.equal(pkgFile.manifest, stored?.manifestSha256);
+  assert.deepEqual(pkgFile.programs.map((p) => p.commandLine), ['setup.sh --quiet']);
+  const nal = nalFileSchema.parse(JSON.parse(await readFile(join(mp, `${pkg.id}.NAL`), 'utf8')));
+  assert.deepEqual(nal.locations.map((l) => l.dp), ['DP1', 'DP2']);
+  assert.equal(nal.locations[0]?.url, `${h.url}/dp/DP1/${pkg.id}/`);
+  assert.equal(iconProblem(await readFile(join(mp, `${pkg.id}.ICO`))), undefined);
+  assert.deepEqual((await readdir(join(site.root, 'inboxes', 'pkginfo.box'))).filter((n) => n !== 'bad'), []);
+
+  // A repeated wake-up for the unchanged package does no work beyond checking.
+  const pkgMtime = (await stat(join(site.root, 'smspkg', `${pkg.id}.pkg`))).mtimeMs;
+  const shareTarget = (await stat(sharePathOf(site.dir, 'DP1', pkg.id))).ino;
+  await dropFile(join(site.root, 'inboxes', 'distmgr.box'), `${pkg.id}.PKN`, JSON.stringify({ format: 1, packageId: pkg.id, reason: 'change', time: new Date().toISOString() }));
+  h.ctx.wake('distmgr');
+  await eventually('the repeated wake-up handled', async () => ((await readdir(join(site.root, 'inboxes', 'distmgr.box'))).includes(`${pkg.id}.PKN`) ? undefined : true));
+  assert.equal((await stat(join(site.root, 'smspkg', `${pkg.id}.pkg`))).mtimeMs, pkgMtime);
+  assert.equal((await stat(sharePathOf(site.dir, 'DP1', pkg.id))).ino, shareTarget);
+  const log = await readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8');
+  assert.equal(log.match(/ingesting source version/g)?.length, 1, 'ingested once');
+});
+
+test('update: only changed files are rewritten, unchanged ones stay the same inode, and readers never see a partial share', async (t) => {
+  const site = await newSite(t);
+  const src = join(site.dir, 'src');
+  await makeTree(src);
+  const h = await start(site);
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1', 'DP2']);
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  const share = sharePathOf(site.dir, 'DP1', pkg.id);
+  const toolIno = (await stat(join(share, 'bin/tool'))).ino;
+  const bigIno = (await stat(join(share, 'lib/big.bin'))).ino;
+  const oldReadme = sha(await readFile(join(share, 'README.txt')));
+  const tool = sha(await readFile(join(share, 'bin/tool')));
+  const newReadmeBytes = textBytes('version two', 9000);
+  const newReadme = sha(newReadmeBytes);
+
+  // Readers hammer the share while it is switched.
+  let stop = false;
+  let reads = 0;
+  const problems: string[] = [];
+  const reader = (async () => {
+    while (!stop) {
+      try {
+        const r = sha(await readFile(join(share, 'README.txt')));
+        if (r !== oldReadme && r !== newReadme) problems.push('README.txt was neither version');
+        if (sha(await readFile(join(share, 'bin/tool'))) !== tool) problems.push('bin/tool changed');
+        reads += 1;
+      } catch (err) {
+        problems.push(String(err));
+      }
+    }
+  })();
+
+  await writeFile(join(src, 'README.txt'), newReadmeBytes);
+  await writeFile(join(src, 'new-file.txt'), 'added in version two');
+  await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  h.ctx.wake('dbmon');
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed' && s.sourceVersion === 2);
+  await new Promise((r) => setTimeout(r, 500)); // past the grace period: the old version is gone
+  stop = true;
+  await reader;
+  assert.deepEqual(problems.slice(0, 5), []);
+  assert.ok(reads > 10, `only ${reads} reads`);
+
+  assert.equal((await stat(join(share, 'bin/tool'))).ino, toolIno, 'unchanged file is the same hard link');
+  assert.equal((await stat(join(share, 'lib/big.bin'))).ino, bigIno);
+  assert.notEqual(sha(await readFile(join(share, 'README.txt'))), oldReadme);
+  for (const dp of ['DP1', 'DP2']) assert.deepEqual(await describeTree(sharePathOf(site.dir, dp, pkg.id)), await describeTree(src));
+  const smspkg = (await readdir(join(site.dir, 'dp1', 'SMSPKG'))).sort();
+  assert.deepEqual(smspkg, [`.${pkg.id}.v2`, `.${pkg.id}.v2.json`, pkg.id], 'the old version was removed');
+  const log = await readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8');
+  assert.match(log, /source version 2 installed on DP1 \(2 files written, 4 unchanged files linked/);
+});
+
+test('a missing source folder: every targeted DP failed, a status message says why, nothing installed', async (t) => {
+  const site = await newSite(t);
+  const h = await start(site);
+  const pkg = await distribute(h.ctx, site.dir, join(site.dir, 'does-not-exist'), ['DP1', 'DP2']);
+  const rows = await statusWhen(h.ctx, pkg.id, (s) => s.state === 'failed');
+  for (const r of rows) assert.match(r.lastMessage ?? '', /does not exist/);
+  const messages = await listStatusMessages(h.ctx.db, { packageId: pkg.id, minSeverity: 'error' });
+  assert.equal(messages.length, 1);
+  assert.match(messages[0]?.text ?? '', /does-not-exist does not exist.*DP1, DP2/);
+  await stat(join(site.dir, 'dp1', 'SMSPKG', pkg.id)).then(
+    () => assert.fail('no share may exist'),
+    () => undefined,
+  );
+  await eventually('the wake-up file consumed', async () => ((await readdir(join(site.root, 'inboxes', 'distmgr.box'))).some((n) => n.endsWith('.PKN')) ? undefined : true));
+});
+
+test('malformed or unknown files in distmgr.box and pkginfo.box go to bad/ with a status message; the components go on', async (t) => {
+  const site = await newSite(t);
+  const h = await start(site);
+  const distbox = join(site.root, 'inboxes', 'distmgr.box');
+  const infobox = join(site.root, 'inboxes', 'pkginfo.box');
+  await dropFile(distbox, 'CEN00099.PKN', 'this is not json');
+  await dropFile(distbox, 'notes.txt', 'hello');
+  await dropFile(distbox, 'CEN00001.PKN', JSON.stringify({ format: 1, packageId: 'CEN00002', reason: 'change', time: new Date().toISOString() }));
+  await dropFile(infobox, 'CEN00001.PKG', '{"format":1}');
+  await dropFile(infobox, 'CEN00001.ICO', 'not an icon at all, not at all');
+  await dropFile(infobox, 'whatever.bin', 'x');
+  const badOf = async (dir: string, n: number): Promise<string[]> =>
+    eventually(`${n} files in ${dir}/bad`, async () => {
+      const names = (await readdir(join(dir, 'bad'))).filter((x) => !x.endsWith('.reason')).sort();
+      return names.length === n ? names : undefined;
+    });
+  assert.deepEqual(await badOf(distbox, 3), ['CEN00001.PKN', 'CEN00099.PKN', 'notes.txt']);
+  assert.deepEqual(await badOf(infobox, 3), ['CEN00001.ICO', 'CEN00001.PKG', 'whatever.bin']);
+  assert.match(await readFile(join(distbox, 'bad', 'CEN00001.PKN.reason'), 'utf8'), /names package CEN00002/);
+  const messages = await listStatusMessages(h.ctx.db, { minSeverity: 'error' });
+  assert.equal(messages.filter((m) => m.component === 'distmgr').length, 3);
+  assert.equal(messages.filter((m) => m.component === 'inboxmgr').length, 3);
+  assert.ok(messages.some((m) => /pkginfo\.box\/CEN00001\.ICO moved to bad\/: .*not an ICO file/.test(m.text)));
+
+  // Both go on: a real package still flows through.
+  const src = join(site.dir, 'src');
+  await makeTree(src, 'after-bad');
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1']);
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  await eventually('instruction files at the MP', async () => ((await readdir(join(site.root, 'mp', 'pkginfo'))).length === 3 ? true : undefined));
+});
+
+test('a restart resumes a wake-up file left in the inbox and DPs left pending', async (t) => {
+  const site = await newSite(t);
+  const src = join(site.dir, 'src');
+  await makeTree(src, 'restart');
+  // The state a crash leaves: the definition committed, its wake-up file written, the change log acknowledged, nothing distributed.
+  const db = await openSiteDb({ kind: 'sqlite', path: join(site.root, 'site.db') });
+  let pkgId: string;
+  let orphanId: string;
+  try {
+    const ctx = { db, siteCode: 'CEN', wake: () => undefined } as unknown as SiteContext;
+    pkgId = (await distribute(ctx, site.dir, src, ['DP1'])).id;
+    // A second package whose wake-up file was lost: only its pending DP row remains.
+    orphanId = (await distribute(ctx, site.dir, src, ['DP2'])).id;
+    await dropFile(join(site.root, 'inboxes', 'distmgr.box'), `${pkgId}.PKN`, serializePkn(pkgId, 'change'));
+    const changes = await readChanges(db);
+    await ackChanges(db, changes[changes.length - 1]?.id ?? 0);
+  } finally {
+    await db.close();
+  }
+  const h = await start(site);
+  await statusWhen(h.ctx, pkgId, (s) => s.state === 'installed');
+  await statusWhen(h.ctx, orphanId, (s) => s.state === 'installed');
+  assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP1', pkgId)), await describeTree(src));
+  assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP2', orphanId)), await describeTree(src));
+});
