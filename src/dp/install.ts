@@ -1,4 +1,6 @@
+import { mkdir } from 'node:fs/promises';
 import type { Sha256Hex } from '../content/types.js';
+import { ioError } from '../errors.js';
 import { dpPaths } from './layout.js';
 import { syncLibrary } from './library-sync.js';
 import { installShare, readLiveShare } from './share.js';
@@ -28,6 +30,7 @@ export interface InstallResult {
  */
 export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
   const dp = dpPaths(options.dpPath);
+  await ensureFolders([dp.root, dp.library, dp.smspkg]);
   const sync = await syncLibrary(options.siteLibrary, dp.library, options.manifestId, options.signal);
   const share = await installShare({
     dp,
@@ -45,6 +48,20 @@ export async function installOnDp(options: InstallOptions): Promise<InstallResul
     filesWritten: share.written,
     filesLinked: share.linked,
   };
+}
+
+/**
+ * One level at a time, so a read-only or full file system is reported as
+ * such (a recursive mkdir reports ENOENT for a parent it could not create).
+ */
+async function ensureFolders(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    try {
+      await mkdir(dir, dir === dirs[0] ? { recursive: true } : {});
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create ${dir}`, err);
+    }
+  }
 }
 
 /** True when the DP's share is live at exactly this version and manifest (a cheap check: one link, one small file). */
