@@ -1,5 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerContent, type Run } from './content.js';
+import { registerDp } from './dp.js';
+import { registerPackage } from './package.js';
+import { registerSite } from './site.js';
+import { registerStatus } from './status.js';
 import { processIo, reportError, usage, type Io } from './output.js';
 
 export const VERSION = '0.1.0';
@@ -13,6 +17,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const program = new Command('sitecast')
     .description('Sitecast: software distribution across a hierarchy of sites')
     .version(VERSION)
+    // Root options (--version) only before the command, so `package create --version 9.0` reaches the command.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');
@@ -26,6 +32,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
   };
   registerContent(program, io, run);
+  registerSite(program, io, run);
+  registerDp(program, io, run);
+  registerPackage(program, io, run);
+  registerStatus(program, io, run);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

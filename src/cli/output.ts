@@ -6,12 +6,15 @@ export interface Io {
   stderr: (text: string) => void;
   /** True when stderr is a terminal: progress bars are drawn only then. */
   interactive: boolean;
+  /** Environment variables (SITECAST_URL, SITECAST_TOKEN); default none. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   interactive: Boolean(process.stderr.isTTY),
+  env: process.env,
 };
 
 export function printJson(io: Io, value: unknown): void {

@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { ROUTES, dpListSchema, dpSchema } from '../components/provider/contract.js';
+import { type SiteFlags, callSite, resolveTarget, withSiteFlags } from './client.js';
+import type { Run } from './content.js';
+import { printJson, type Io } from './output.js';
+import { table } from './table.js';
+
+interface DpAddOpts extends SiteFlags {
+  name: string;
+  path: string;
+  json?: boolean;
+}
+
+/** `sitecast dp …`: distribution points of the site. */
+export function registerDp(program: Command, io: Io, run: Run): void {
+  const dp = program.command('dp').description('distribution points');
+
+  withSiteFlags(
+    dp
+      .command('add')
+      .description('add a distribution point of this site: a folder where packages are installed')
+      .requiredOption('--name <dp>', 'DP name: letters, digits, space, dot, dash, underscore')
+      .requiredOption('--path <dir>', 'folder on the site server (made absolute here)'),
+  )
+    .option('--json', 'print one JSON object')
+    .action((opts: DpAddOpts) =>
+      run(async () => {
+        const target = await resolveTarget(opts, io.env ?? {});
+        const body = { name: opts.name, path: resolve(opts.path) };
+        const r = await callSite(target, { method: 'POST', path: ROUTES.addDp.url, body }, dpSchema);
+        if (opts.json) printJson(io, r);
+        else io.stdout(`DP ${r.site}/${r.name} added at ${r.path}\n`);
+        return 0;
+      }, Boolean(opts.json)),
+    );
+
+  withSiteFlags(dp.command('list').description('distribution points of every known site'))
+    .option('--json', 'print one JSON object')
+    .action((opts: SiteFlags & { json?: boolean }) =>
+      run(async () => {
+        const target = await resolveTarget(opts, io.env ?? {});
+        const r = await callSite(target, { method: 'GET', path: ROUTES.listDps.url }, dpListSchema);
+        if (opts.json) printJson(io, r);
+        else if (r.dps.length === 0) io.stdout('no distribution points; add one with `sitecast dp add`\n');
+        else io.stdout(table(['DP', 'PATH'], r.dps.map((d) => [`${d.site}/${d.name}`, d.path])));
+        return 0;
+      }, Boolean(opts.json)),
+    );
+}
