@@ -77,6 +77,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
   let app: FastifyInstance | undefined;
   const started: Component[] = [];
   let context: SiteContext | undefined;
+  let wroteUrl = false;
 
   const shutdown = async (): Promise<void> => {
     const failures: unknown[] = [];
@@ -94,7 +95,8 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
       const server = app;
       await step('the HTTP server', () => server.close());
     }
-    await step('site.url', () => rm(paths.siteUrl, { force: true }));
+    // Only our own: a start that failed (say, the port is taken by a running server) leaves that server's file alone.
+    if (wroteUrl) await step('site.url', () => rm(paths.siteUrl, { force: true }));
     if (db !== undefined) {
       const open = db;
       await step('the site database', () => open.close());
@@ -151,6 +153,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
       await c.start();
       started.push(c);
     }
+    wroteUrl = true;
     await writeFileAtomic(paths.siteUrl, `${baseUrl}\n`);
     log.info(`site server ${config.code} started at ${baseUrl} (pid ${process.pid})`);
   } catch (err) {
