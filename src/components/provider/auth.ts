@@ -6,7 +6,8 @@ import type { Access } from './contract.js';
 import type { ProviderContext } from './context.js';
 
 const BEARER = /^Bearer +(\S+) *$/i;
-const TOKEN_HINT = 'send `Authorization: Bearer <token>`; site init printed an admin token and wrote it to <root>/admin.token';
+// Worded so that the redactor (which masks whatever follows "Bearer ") leaves it readable.
+const TOKEN_HINT = 'send the header Authorization with `Bearer` and the token; site init printed an admin token and wrote it to <root>/admin.token';
 
 function where(request: FastifyRequest): string {
   return `${request.method} ${request.url.split('?')[0] ?? ''}`;
@@ -27,13 +28,13 @@ export async function authorize(
   if (access === 'public') return undefined;
   const header = request.headers.authorization;
   if (header === undefined || header === '') {
-    throw new SitecastError('SITECAST_E_UNAUTHORIZED', `${where(request)} needs a bearer token`, { hint: TOKEN_HINT });
+    throw new SitecastError('SITECAST_E_UNAUTHORIZED', `${where(request)} needs a token`, { hint: TOKEN_HINT });
   }
   const token = BEARER.exec(header)?.[1];
   const caller = token === undefined ? undefined : await verifyAdminToken(ctx.db, token);
   if (caller === undefined) {
-    log.warn(`refused ${where(request)} from ${request.ip}: the bearer token is not valid`);
-    throw new SitecastError('SITECAST_E_UNAUTHORIZED', `the bearer token sent with ${where(request)} is not valid`, { hint: TOKEN_HINT });
+    log.warn(`refused ${where(request)} from ${request.ip}: the token is not valid`);
+    throw new SitecastError('SITECAST_E_UNAUTHORIZED', `the token sent with ${where(request)} is not valid`, { hint: TOKEN_HINT });
   }
   if (access === 'write' && caller.role !== 'admin') {
     log.warn(`refused ${where(request)} from ${request.ip}: token ${caller.id} is read-only`);
