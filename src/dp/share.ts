@@ -90,6 +90,8 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
   });
   const live = await readLiveShare(dp, packageId);
   if (live !== undefined && live.marker.sourceVersion === sourceVersion && live.marker.manifest === manifestId) {
+    // Already switched (perhaps just before a crash): only what the crash left behind remains to remove.
+    await removeStale(dp, packageId, live.version);
     return { changed: false, written: 0, linked: 0 };
   }
   if (live !== undefined && live.marker.sourceVersion > sourceVersion) {

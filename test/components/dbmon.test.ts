@@ -9,7 +9,7 @@ import { eventually, newSite, openContext } from '../helpers/site.js';
 
 test('a package write becomes <PKGID>.PKN in distmgr.box within a second, and the change log is acknowledged', async (t) => {
   const site = await newSite(t);
-  const { dir, root } = site;
+  const { dir } = site;
   const ctx = await openContext(site);
   const mon = new DatabaseMonitor(ctx, { pollMs: 200 });
   await mon.start();
@@ -29,7 +29,7 @@ test('a package write becomes <PKGID>.PKN in distmgr.box within a second, and th
 
 test('nudge() delivers at once even with a slow poll; several changes of one package give one file', async (t) => {
   const site = await newSite(t);
-  const { dir, root } = site;
+  const { dir } = site;
   const ctx = await openContext(site);
   const mon = new DatabaseMonitor(ctx, { pollMs: 60_000 });
   await mon.start();
@@ -51,7 +51,7 @@ test('nudge() delivers at once even with a slow poll; several changes of one pac
 
 test('rows left unacknowledged by a crash are delivered on the next start; close() is idempotent', async (t) => {
   const site = await newSite(t);
-  const { dir, root } = site;
+  const { dir } = site;
   const ctx = await openContext(site);
   const a = await createPackage(ctx.db, { name: 'A', sourcePath: join(dir, 'a') });
   const b = await createPackage(ctx.db, { name: 'B', sourcePath: join(dir, 'b') });
@@ -63,6 +63,6 @@ test('rows left unacknowledged by a crash are delivered on the next start; close
   assert.deepEqual(names, [`${a.id}.PKN`, `${b.id}.PKN`]);
   await Promise.all([mon.close(), mon.close()]);
   await mon.close();
-  const log = await readFile(join(root, 'logs', 'smsdbmon.log'), 'utf8');
+  const log = await readFile(join(site.root, 'logs', 'smsdbmon.log'), 'utf8');
   assert.match(log, new RegExp(`${a.id}\\.PKN written`));
 });
