@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode, SitecastError } from '../errors.js';
 import { errorBodySchema } from '../components/provider/contract.js';
 import { loadSiteConfig } from '../site/config.js';
+import { sitePaths } from '../site/layout.js';
 import { redact, usage } from './output.js';
 
 /** How a command names the site it talks to. */
@@ -50,7 +50,8 @@ function connectHost(host: string): string {
 async function urlFromRoot(root: string): Promise<string> {
   try {
     // Written by the running server with the port it really got.
-    return checkUrl(await readFile(join(root, 'site.url'), 'utf8'), `${root}/site.url`);
+    const path = sitePaths(root).siteUrl;
+    return checkUrl(await readFile(path, 'utf8'), path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -59,7 +60,7 @@ async function urlFromRoot(root: string): Promise<string> {
 }
 
 async function tokenFromRoot(root: string): Promise<string> {
-  const path = join(root, 'admin.token');
+  const path = sitePaths(root).adminToken;
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { SitecastError } from '../errors.js';
 import { initSite } from '../site/init.js';
 import type { Run } from './content.js';
 import { printJson, type Io } from './output.js';
@@ -9,23 +8,6 @@ interface InitOpts {
   name?: string;
   listen?: string;
   json?: boolean;
-}
-
-interface RunningSite {
-  url: string;
-  close(): Promise<void>;
-}
-type StartSite = (root: string) => Promise<RunningSite>;
-
-const SERVER_MODULE = new URL('../site/server.js', import.meta.url);
-
-/** The executive is loaded only by `site start`: every other command stays light. */
-async function loadStartSite(): Promise<StartSite> {
-  const mod = (await import(SERVER_MODULE.href)) as { startSite?: unknown };
-  if (typeof mod.startSite !== 'function') {
-    throw new SitecastError('SITECAST_E_SITE_CONFIG', 'this build has no site server (src/site/server.ts does not export startSite)');
-  }
-  return mod.startSite as StartSite;
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {
@@ -85,7 +67,8 @@ export function registerSite(program: Command, io: Io, run: Run): void {
     .argument('<root>', 'site root')
     .action((root: string) =>
       run(async () => {
-        const startSite = await loadStartSite();
+        // Loaded here so that every other command starts without the server and its components.
+        const { startSite } = await import('../site/server.js');
         const running = await startSite(root);
         io.stdout(`site server listening at ${running.url}\n`);
         const signal = await untilSignal();
