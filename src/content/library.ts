@@ -41,8 +41,10 @@ export async function openLibrary(dir: string, options: { create?: boolean } = {
         hint: 'name a new or empty folder for the library',
       });
     }
-    for (const sub of ['chunks', 'manifests', 'tmp']) await mkdirOrFail(join(dir, sub));
+    // The marker first: a crash right after it leaves a library that opens
+    // (its folders are created on every open), never a folder that is refused.
     await writeFileAtomic(marker, `${JSON.stringify({ format: LIBRARY_FORMAT })}\n`);
+    for (const sub of ['chunks', 'manifests', 'tmp']) await mkdirOrFail(join(dir, sub));
     return { dir };
   }
   let parsed: z.infer<typeof libraryFileSchema>;
