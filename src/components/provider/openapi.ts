@@ -4,8 +4,10 @@ import { API_VERSION, type RouteSpec, ROUTES, errorBodySchema } from './contract
 type Json = Record<string, unknown>;
 
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Json;
-  return rest;
+  // Embedded schemas inherit the document's dialect (OpenAPI 3.1 is JSON Schema 2020-12): no $schema of their own.
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Json;
+  delete json.$schema;
+  return json;
 }
 
 function parameters(spec: RouteSpec): Json[] {
