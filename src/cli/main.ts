@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerContent, type Run } from './content.js';
+import { registerDemo } from './demo.js';
 import { registerDp } from './dp.js';
 import { registerPackage } from './package.js';
 import { registerSite } from './site.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   };
   registerContent(program, io, run);
   registerSite(program, io, run);
+  registerDemo(program, io, run);
   registerDp(program, io, run);
   registerPackage(program, io, run);
   registerStatus(program, io, run);
