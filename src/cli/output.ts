@@ -1,4 +1,7 @@
 import { SitecastError, isSitecastError } from '../errors.js';
+import { redact } from '../redact.js';
+
+export { redact };
 
 /** Where a command writes: injectable so tests run commands in-process. */
 export interface Io {
@@ -36,11 +39,6 @@ export function reportError(io: Io, err: unknown, json: boolean): void {
   const e = err instanceof Error ? err : new Error(String(err));
   io.stderr(`error: ${redact(e.message)}\n${e.stack ?? ''}\n`);
   if (json) printJson(io, { error: { code: 'SITECAST_E_INTERNAL', message: redact(e.message) } });
-}
-
-/** Tokens never reach a terminal or a log: anything that looks like a bearer secret is masked. */
-export function redact(text: string): string {
-  return text.replace(/\b(sct_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]+/g, '$1…').replace(/(Bearer\s+)\S+/gi, '$1…');
 }
 
 export function usage(message: string): SitecastError {

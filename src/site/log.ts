@@ -1,6 +1,9 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SitecastError, isSitecastError } from '../errors.js';
+import { redact } from '../redact.js';
+
+export { redact };
 
 export type LogLevel = 'INFO' | 'WARN' | 'ERROR';
 
@@ -21,17 +24,6 @@ export interface LogOptions {
 }
 
 const COMPONENT = /^[a-z][a-z0-9_-]{0,31}$/;
-
-/**
- * Secrets must never reach a log: admin tokens (`sct_…`), bearer headers and
- * PEM private keys are masked wherever they appear in a message.
- */
-export function redact(text: string): string {
-  return text
-    .replace(/-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, '[private key redacted]')
-    .replace(/\bsct_[A-Za-z0-9_-]+/g, 'sct_[redacted]')
-    .replace(/\b(Bearer)\s+\S+/gi, '$1 [redacted]');
-}
 
 function describe(err: unknown): string {
   if (isSitecastError(err)) return `${err.code}: ${err.message}${err.hint === undefined ? '' : ` (hint: ${err.hint})`}`;
