@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SitecastError, ioError, isSitecastError } from '../errors.js';
+import { libraryFileSource } from './file-source.js';
+import { createPatch } from './patch.js';
 import { ChunkCodec, chunkStoredSize, putChunkFrame, readChunk, sha256 } from './store.js';
 import { chunkLengths, DEFAULT_CHUNKER } from './chunker.js';
 import type { ExtractJob, IngestedFile, StoredChunk, WorkerReply, WorkerRequest } from './pool.js';
@@ -72,7 +74,16 @@ function extractFile(file: ExtractJob): void {
   chmodSync(file.path, file.mode);
 }
 
-function handle(req: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
+async function handleAsync(req: Extract<WorkerRequest, { op: 'patch' }>): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+  const patch = await createPatch(libraryFileSource(libraryDir, req.base, codec), libraryFileSource(libraryDir, req.target, codec), {
+    limit: req.limit,
+  });
+  if (!patch) return { reply: { id: req.id, ok: true, patch: null }, transfer: [] };
+  const copy = new Uint8Array(patch);
+  return { reply: { id: req.id, ok: true, patch: copy }, transfer: [copy.buffer] };
+}
+
+function handle(req: Exclude<WorkerRequest, { op: 'patch' }>): { reply: WorkerReply; transfer: ArrayBuffer[] } {
   switch (req.op) {
     case 'store':
       return { reply: { id: req.id, ok: true, ...storeChunk(req.data, req.expect) }, transfer: [] };
@@ -147,12 +158,19 @@ function writeAll(fd: number, data: Uint8Array, position: number | null): void {
 }
 
 parentPort?.on('message', (req: WorkerRequest) => {
-  try {
-    const { reply, transfer } = handle(req);
-    parentPort?.postMessage(reply, transfer);
-  } catch (err) {
+  const reply = (result: { reply: WorkerReply; transfer: ArrayBuffer[] }): void => parentPort?.postMessage(result.reply, result.transfer);
+  const fail = (err: unknown): void => {
     const e = err as { code?: string; message?: string; hint?: string };
     const code = e.code?.startsWith('SITECAST_E_') ? e.code : 'SITECAST_E_IO';
     parentPort?.postMessage({ id: req.id, ok: false, code, message: e.message ?? String(err), hint: e.hint });
+  };
+  if (req.op === 'patch') {
+    handleAsync(req).then(reply, fail);
+    return;
+  }
+  try {
+    reply(handle(req));
+  } catch (err) {
+    fail(err);
   }
 });

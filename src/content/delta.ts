@@ -1,10 +1,10 @@
 import { posix } from 'node:path';
 import { ArchiveWriter } from './archive-writer.js';
-import { libraryFileSource } from './file-source.js';
 import { loadManifest, openLibrary } from './library.js';
 import { serializeManifest } from './manifest.js';
-import { createPatch } from './patch.js';
-import { ChunkCodec, chunkStoredSize, readChunkFrame } from './store.js';
+import { forEachBounded } from './concurrency.js';
+import { ChunkPool } from './pool.js';
+import { chunkStoredSize, readChunkFrame } from './store.js';
 import type { FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
 
 export interface DeltaResult {
@@ -56,41 +56,52 @@ export async function buildDelta(
     byName.set(name, [...(byName.get(name) ?? []), f]);
   }
 
-  const codec = new ChunkCodec();
+  const work = files(newManifest).filter((f) => f.chunks.some((c) => !held.has(c.hash)));
+  const total = work.reduce((sum, f) => sum + f.size, 0);
+  let done = 0;
+
+  // Patches are computed in the chunk workers, both cores at once; the
+  // decisions are then taken in manifest order, as if one after another.
+  const pool = new ChunkPool(lib.dir);
+  const patchFor = new Map<FileEntry, Buffer | null>();
+  try {
+    const jobs = new Map<Sha256Hex, { file: FileEntry; base: FileEntry }>();
+    for (const file of work) {
+      const base = baseFor(file, byPath, byName);
+      if (base && base.size > 0 && !jobs.has(file.hash)) jobs.set(file.hash, { file, base });
+    }
+    await forEachBounded(jobs.values(), pool.size, async ({ file, base }) => {
+      options.signal?.throwIfAborted();
+      const limit = file.chunks.filter((c) => !held.has(c.hash)).reduce((sum, c) => sum + (chunkStoredSize(lib.dir, c.hash) ?? c.size), 0);
+      patchFor.set(file, await pool.patch(base, file, limit));
+      done += file.size;
+      options.onProgress?.(done, total);
+    });
+  } finally {
+    await pool.close();
+  }
+
   const covered = new Set<Sha256Hex>(held);
   const patched = new Set<Sha256Hex>();
   const patches: { meta: { path: string; base: string; target: string }; data: Buffer }[] = [];
   const sendChunks: Sha256Hex[] = [];
-  const work = files(newManifest).filter((f) => f.chunks.some((c) => !held.has(c.hash)));
-  const total = work.reduce((sum, f) => sum + f.size, 0);
-  let done = 0;
   for (const file of work) {
-    options.signal?.throwIfAborted();
     const missing = file.chunks.filter((c) => !covered.has(c.hash));
     if (missing.length === 0 || patched.has(file.hash)) continue;
+    const patch = patchFor.get(file);
     const base = baseFor(file, byPath, byName);
-    let patch: Buffer | null = null;
-    if (base && base.size > 0) {
-      const limit = missing.reduce((sum, c) => sum + (chunkStoredSize(lib.dir, c.hash) ?? c.size), 0);
-      patch = await createPatch(libraryFileSource(lib.dir, base, codec), libraryFileSource(lib.dir, file, codec), {
-        limit,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    }
-    if (patch) {
-      patches.push({ meta: { path: file.path, base: (base as FileEntry).hash, target: file.hash }, data: patch });
+    if (patch && base) {
+      patches.push({ meta: { path: file.path, base: base.hash, target: file.hash }, data: patch });
       patched.add(file.hash);
       for (const c of file.chunks) covered.add(c.hash);
-    } else {
-      for (const c of missing) {
-        // A chunk may repeat inside a file (runs of zeros): it travels once.
-        if (covered.has(c.hash)) continue;
-        covered.add(c.hash);
-        sendChunks.push(c.hash);
-      }
+      continue;
     }
-    done += file.size;
-    options.onProgress?.(done, total);
+    for (const c of missing) {
+      // A chunk may repeat inside a file (runs of zeros): it travels once.
+      if (covered.has(c.hash)) continue;
+      covered.add(c.hash);
+      sendChunks.push(c.hash);
+    }
   }
 
   const writer = await ArchiveWriter.create(out, {

@@ -31,6 +31,7 @@ export type WorkerRequest =
   | { op: 'store'; id: number; data: Uint8Array; expect?: string }
   | { op: 'files'; id: number; paths: string[] }
   | { op: 'storeMany'; id: number; data: Uint8Array; lengths: number[] }
+  | { op: 'patch'; id: number; base: FileEntry; target: FileEntry; limit: number }
   | { op: 'load'; id: number; hash: string; size: number }
   | { op: 'extractFiles'; id: number; files: ExtractJob[] }
   | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[] }
@@ -40,6 +41,7 @@ export type WorkerReply =
   | ({ id: number; ok: true } & StoredChunk)
   | { id: number; ok: true; files: IngestedFile[] }
   | { id: number; ok: true; chunks: StoredChunk[] }
+  | { id: number; ok: true; patch: Uint8Array | null }
   | { id: number; ok: true; data: Uint8Array }
   | { id: number; ok: true; written: number }
   | { id: number; ok: true; good: boolean; problem?: 'missing' | 'corrupt' }
@@ -58,6 +60,11 @@ export type StoreReply = StoredChunk;
 export class ChunkPool {
   private readonly workers: { worker: Worker; pending: Map<number, Pending> }[] = [];
   private nextId = 1;
+
+  /** How many workers (one per core). */
+  get size(): number {
+    return this.workers.length;
+  }
   private closed = false;
 
   constructor(libraryDir: string, size = Math.max(1, availableParallelism()), level = CHUNK_LEVEL) {
@@ -133,6 +140,16 @@ export class ChunkPool {
   async writeSegment(path: string, offset: number, chunks: ChunkRef[]): Promise<Buffer> {
     const reply = (await this.send({ op: 'writeSegment', path, offset, chunks })) as Extract<WorkerReply, { data: Uint8Array }>;
     return Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength);
+  }
+
+  /**
+   * A patch of `target` against `base` (both files in the library), or null
+   * when it would not be smaller than `limit`. Runs in a worker: compressing
+   * a segment holds its thread for a fraction of a second.
+   */
+  async patch(base: FileEntry, target: FileEntry, limit: number): Promise<Buffer | null> {
+    const reply = (await this.send({ op: 'patch', base, target, limit })) as Extract<WorkerReply, { patch: Uint8Array | null }>;
+    return reply.patch ? Buffer.from(reply.patch.buffer, reply.patch.byteOffset, reply.patch.byteLength) : null;
   }
 
   async check(hash: string): Promise<{ good: boolean; problem?: 'missing' | 'corrupt' }> {
