@@ -3,6 +3,16 @@ export type { DbDialect, ChangeTriggerSpec, DbFailure } from './dialect.js';
 export type { Migration } from './migration.js';
 export { MIGRATIONS } from './migrations/index.js';
 export { listAppliedMigrations, schemaVersion } from './migrate.js';
+export {
+  getAddress,
+  listAddresses,
+  setAddress,
+  recordAddressTraffic,
+  ADDRESS_DEFAULTS,
+  type Address,
+  type AddressChange,
+  type AddressSender,
+} from './addresses.js';
 export { addSite, getSite, getLocalSite, listSites, type Site, type NewSite } from './sites.js';
 export {
   createPackage,

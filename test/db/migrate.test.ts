@@ -6,12 +6,15 @@ import { isSitecastError } from '../../src/errors.js';
 import { MIGRATIONS, listAppliedMigrations, listPackages, type Migration } from '../../src/db/index.js';
 import { countRows, eachBackend, fixture, tempDir } from './backends.js';
 
+const NEWEST = MIGRATIONS.length;
+const APPLIED = MIGRATIONS.map((m) => ({ version: m.version, name: m.name }));
+
 eachBackend('a new database is migrated to the newest version, in WAL mode', async (t, backend) => {
   const dir = await tempDir(t);
   const site = await backend.open(dir);
   t.after(() => site.close());
   assert.equal(site.schemaVersion, MIGRATIONS.length);
-  assert.deepEqual(await listAppliedMigrations(site.db), [{ version: 1, name: 'initial' }]);
+  assert.deepEqual(await listAppliedMigrations(site.db), APPLIED);
   if (backend.name === 'sqlite') {
     const mode = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(site.db);
     assert.equal(mode.rows[0]?.journal_mode, 'wal');
@@ -26,8 +29,8 @@ eachBackend('re-opening applies nothing twice and keeps the data', async (t, bac
   await site.close();
   const again = await backend.open(dir);
   t.after(() => again.close());
-  assert.equal(again.schemaVersion, 1);
-  assert.deepEqual(await listAppliedMigrations(again.db), [{ version: 1, name: 'initial' }]);
+  assert.equal(again.schemaVersion, NEWEST);
+  assert.deepEqual(await listAppliedMigrations(again.db), APPLIED);
   assert.equal(await countRows(again, 'site'), 2);
 });
 
@@ -35,7 +38,7 @@ eachBackend('a later migration is applied on open; a failing one leaves the prev
   const { dir, site } = await fixture(t, backend);
   await site.close();
   const failing: Migration = {
-    version: 2,
+    version: NEWEST + 1,
     name: 'broken',
     up: async (db) => {
       await db.schema.createTable('half_done').addColumn('x', 'integer').execute();
@@ -46,22 +49,22 @@ eachBackend('a later migration is applied on open; a failing one leaves the prev
     isSitecastError(err, 'SITECAST_E_DB'),
   );
   const check = await backend.open(dir);
-  assert.equal(check.schemaVersion, 1);
+  assert.equal(check.schemaVersion, NEWEST);
   const tables = await check.db.introspection.getTables();
   assert.ok(!tables.some((tb) => tb.name === 'half_done'));
   await check.close();
 
   const good: Migration = {
-    version: 2,
+    version: NEWEST + 1,
     name: 'add_icons',
     up: async (db) => void (await db.schema.createTable('icons').addColumn('package_id', 'text').execute()),
   };
   const upgraded = await backend.open(dir, { migrations: [...MIGRATIONS, good] });
   t.after(() => upgraded.close());
-  assert.equal(upgraded.schemaVersion, 2);
+  assert.equal(upgraded.schemaVersion, NEWEST + 1);
   assert.deepEqual(
     (await listAppliedMigrations(upgraded.db)).map((m) => m.name),
-    ['initial', 'add_icons'],
+    [...APPLIED.map((m) => m.name), 'add_icons'],
   );
 });
 
@@ -69,18 +72,18 @@ eachBackend('a database written by a newer Sitecast is refused and left untouche
   const { dir, site } = await fixture(t, backend);
   await site.db
     .insertInto('schema_migrations')
-    .values({ version: 2, name: 'from_the_future', applied_at: new Date().toISOString() })
+    .values({ version: NEWEST + 1, name: 'from_the_future', applied_at: new Date().toISOString() })
     .execute();
   await site.close();
   const before = backend.name === 'sqlite' ? await readFile(join(dir, 'site.db')) : undefined;
   await assert.rejects(backend.open(dir), (err: unknown) => {
     assert.ok(isSitecastError(err, 'SITECAST_E_DB_TOO_NEW'));
-    assert.match(err.message, /schema version 2; this Sitecast knows versions up to 1/);
+    assert.match(err.message, new RegExp(`schema version ${NEWEST + 1}; this Sitecast knows versions up to ${NEWEST}`));
     return true;
   });
   if (before !== undefined) assert.deepEqual(await readFile(join(dir, 'site.db')), before);
   const newer = await backend.open(dir, {
-    migrations: [...MIGRATIONS, { version: 2, name: 'from_the_future', up: async () => undefined }],
+    migrations: [...MIGRATIONS, { version: NEWEST + 1, name: 'from_the_future', up: async () => undefined }],
   });
   t.after(() => newer.close());
   assert.deepEqual(await listPackages(newer), []);

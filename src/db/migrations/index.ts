@@ -1,5 +1,6 @@
 import type { Migration } from '../migration.js';
 import { initial } from './001_initial.js';
+import { addresses } from './002_addresses.js';
 
 /** Every migration this build knows, oldest first. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [initial];
+export const MIGRATIONS: readonly Migration[] = [initial, addresses];
