@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { buildDelta } from '../content/delta.js';
 import { extractManifest } from '../content/extract.js';
 import { gcLibrary } from '../content/gc.js';
 import { importArchive } from '../content/import.js';
 import { ingestTree } from '../content/ingest.js';
-import { buildDelta } from '../content/delta.js';
 import { checkManifestId } from '../content/library.js';
 import { packManifest } from '../content/pack.js';
+import type { ProgressFn, VerifyResult } from '../content/types.js';
 import { verifyLibrary } from '../content/verify.js';
 import { printJson, type Io } from './output.js';
 import { progressBar } from './progress.js';
@@ -18,150 +19,116 @@ interface LibOpts {
   json?: boolean;
 }
 
+/** Runs long work with a progress bar on a terminal (never with --json), removed before output. */
+async function withProgress<T>(io: Io, label: string, json: boolean | undefined, work: (p: { onProgress?: ProgressFn }) => Promise<T>): Promise<T> {
+  const bar = progressBar(io, label, !json);
+  try {
+    return await work(bar.onProgress ? { onProgress: bar.onProgress } : {});
+  } finally {
+    bar.stop();
+  }
+}
+
+/** One JSON object with --json, else the human line(s). */
+function report(io: Io, json: boolean | undefined, value: unknown, human: string): void {
+  if (json) printJson(io, value);
+  else io.stdout(human.endsWith('\n') ? human : `${human}\n`);
+}
+
+function describeVerify(r: VerifyResult): string {
+  const lines = [`${r.chunks} chunks, ${r.manifests} manifests, ${r.bad.length} bad`];
+  for (const b of r.bad) {
+    const where = b.breaks.map((x) => `${x.manifest.slice(0, 12)}:${x.path}`).join(', ');
+    lines.push(`${b.problem} ${b.chunk}${where ? ` breaks ${where}` : ' (unreferenced)'}`);
+  }
+  for (const m of r.badManifests) lines.push(`bad manifest ${m.manifest}: ${m.problem}`);
+  return lines.join('\n');
+}
+
 /** `sitecast content …`: the content engine on a library folder. */
 export function registerContent(program: Command, io: Io, run: Run): void {
   const content = program.command('content').description('content library: ingest, extract, verify, delta, pack, gc');
+  const libraryCommand = (name: string, description: string, libraryHelp = 'content library folder') =>
+    content.command(name).description(description).requiredOption('--library <dir>', libraryHelp).option('--json', 'print one JSON object');
 
-  content
-    .command('ingest')
-    .description('store a folder in the library; prints the manifest id of the version')
-    .requiredOption('--library <dir>', 'content library folder (created if absent)')
+  libraryCommand('ingest', 'store a folder in the library; prints the manifest id of the version', 'content library folder (created if absent)')
     .argument('<source-dir>', 'folder to ingest')
-    .option('--json', 'print one JSON object')
     .action((source: string, opts: LibOpts) =>
       run(async () => {
-        const bar = progressBar(io, 'ingest', !opts.json);
-        try {
-          const r = await ingestTree(opts.library, source, bar.onProgress ? { onProgress: bar.onProgress } : {});
-          bar.stop();
-          if (opts.json) printJson(io, r);
-          else io.stdout(`${r.manifest}\n${r.files} files, ${r.bytes} bytes; ${r.storedBytes} bytes stored, ${r.newBytes} new\n`);
-        } finally {
-          bar.stop();
-        }
+        const r = await withProgress(io, 'ingest', opts.json, (p) => ingestTree(opts.library, source, p));
+        report(io, opts.json, r, `${r.manifest}\n${r.files} files, ${r.bytes} bytes; ${r.storedBytes} bytes stored, ${r.newBytes} new`);
         return 0;
       }, Boolean(opts.json)),
     );
 
-  content
-    .command('extract')
-    .description('write a version into a new or empty folder, verifying every chunk and file')
-    .requiredOption('--library <dir>', 'content library folder')
+  libraryCommand('extract', 'write a version into a new or empty folder, verifying every chunk and file')
     .argument('<manifest>', 'manifest id')
     .argument('<dest-dir>', 'destination folder (new or empty)')
-    .option('--json', 'print one JSON object')
     .action((manifest: string, dest: string, opts: LibOpts) =>
       run(async () => {
-        const bar = progressBar(io, 'extract', !opts.json);
-        try {
-          const r = await extractManifest(opts.library, checkManifestId(manifest), dest, bar.onProgress ? { onProgress: bar.onProgress } : {});
-          bar.stop();
-          if (opts.json) printJson(io, r);
-          else io.stdout(`${r.files} files, ${r.bytes} bytes written to ${dest}\n`);
-        } finally {
-          bar.stop();
-        }
+        const r = await withProgress(io, 'extract', opts.json, (p) => extractManifest(opts.library, checkManifestId(manifest), dest, p));
+        report(io, opts.json, r, `${r.files} files, ${r.bytes} bytes written to ${dest}`);
         return 0;
       }, Boolean(opts.json)),
     );
 
-  content
-    .command('verify')
-    .description('re-hash every chunk; exit 1 if any is missing or corrupt')
-    .requiredOption('--library <dir>', 'content library folder')
-    .option('--json', 'print one JSON object')
-    .action((opts: LibOpts) =>
-      run(async () => {
-        const bar = progressBar(io, 'verify', !opts.json);
-        const r = await verifyLibrary(opts.library, bar.onProgress ? { onProgress: bar.onProgress } : {}).finally(bar.stop);
-        if (opts.json) printJson(io, r);
-        else {
-          io.stdout(`${r.chunks} chunks, ${r.manifests} manifests, ${r.bad.length} bad\n`);
-          for (const b of r.bad) {
-            const where = b.breaks.map((x) => `${x.manifest.slice(0, 12)}:${x.path}`).join(', ');
-            io.stdout(`${b.problem} ${b.chunk}${where ? ` breaks ${where}` : ' (unreferenced)'}\n`);
-          }
-        }
-        for (const m of r.badManifests) if (!opts.json) io.stdout(`bad manifest ${m.manifest}: ${m.problem}\n`);
-        return r.bad.length > 0 || r.badManifests.length > 0 ? 1 : 0;
-      }, Boolean(opts.json)),
-    );
+  libraryCommand('verify', 're-hash every chunk; exit 1 if any chunk or manifest is missing or corrupt').action((opts: LibOpts) =>
+    run(async () => {
+      const r = await withProgress(io, 'verify', opts.json, (p) => verifyLibrary(opts.library, p));
+      report(io, opts.json, r, describeVerify(r));
+      return r.bad.length > 0 || r.badManifests.length > 0 ? 1 : 0;
+    }, Boolean(opts.json)),
+  );
 
-  content
-    .command('delta')
-    .description('write what a holder of <old> lacks to rebuild <new>')
-    .requiredOption('--library <dir>', 'content library folder')
+  libraryCommand('delta', 'write what a holder of <old> lacks to rebuild <new>')
     .requiredOption('--out <file>', 'delta file to write')
     .argument('<old-manifest>', 'version the receiver holds')
     .argument('<new-manifest>', 'version to send')
-    .option('--json', 'print one JSON object')
     .action((oldId: string, newId: string, opts: LibOpts & { out: string }) =>
       run(async () => {
-        const bar = progressBar(io, 'delta', !opts.json);
-        const r = await buildDelta(opts.library, checkManifestId(oldId), checkManifestId(newId), opts.out, bar.onProgress ? { onProgress: bar.onProgress } : {}).finally(bar.stop);
-        if (opts.json) printJson(io, r);
-        else io.stdout(`${r.bytes} bytes: ${r.patches} patches (${r.patchBytes} bytes), ${r.chunks} chunks (${r.chunkBytes} bytes)\n`);
+        const r = await withProgress(io, 'delta', opts.json, (p) => buildDelta(opts.library, checkManifestId(oldId), checkManifestId(newId), opts.out, p));
+        report(io, opts.json, r, `${r.bytes} bytes: ${r.patches} patches (${r.patchBytes} bytes), ${r.chunks} chunks (${r.chunkBytes} bytes)`);
         return 0;
       }, Boolean(opts.json)),
     );
 
-  content
-    .command('apply')
-    .description('apply a delta to a library that holds its base version')
-    .requiredOption('--library <dir>', 'content library folder')
+  libraryCommand('apply', 'apply a delta to a library that holds its base version')
     .argument('<delta-file>', 'delta archive')
-    .option('--json', 'print one JSON object')
     .action((file: string, opts: LibOpts) =>
       run(async () => {
         const r = await importArchive(opts.library, file, { expect: 'delta' });
-        if (opts.json) printJson(io, { manifest: r.manifest, chunks: r.chunks, patches: r.patches });
-        else io.stdout(`${r.manifest}\n`);
+        report(io, opts.json, { manifest: r.manifest, chunks: r.chunks, patches: r.patches }, r.manifest);
         return 0;
       }, Boolean(opts.json)),
     );
 
-  content
-    .command('pack')
-    .description('write a full archive of one version')
-    .requiredOption('--library <dir>', 'content library folder')
+  libraryCommand('pack', 'write a full archive of one version')
     .requiredOption('--out <file>', 'archive file to write')
     .argument('<manifest>', 'manifest id')
-    .option('--json', 'print one JSON object')
     .action((manifest: string, opts: LibOpts & { out: string }) =>
       run(async () => {
-        const r = await packManifest(opts.library, checkManifestId(manifest), opts.out);
-        if (opts.json) printJson(io, r);
-        else io.stdout(`${r.bytes} bytes, ${r.chunks} chunks written to ${opts.out}\n`);
+        const r = await withProgress(io, 'pack', opts.json, (p) => packManifest(opts.library, checkManifestId(manifest), opts.out, p));
+        report(io, opts.json, r, `${r.bytes} bytes, ${r.chunks} chunks written to ${opts.out}`);
         return 0;
       }, Boolean(opts.json)),
     );
 
-  content
-    .command('unpack')
-    .description('store a full archive (or a delta) in the library')
-    .requiredOption('--library <dir>', 'content library folder (created if absent)')
+  libraryCommand('unpack', 'store a full archive (or a delta) in the library', 'content library folder (created if absent)')
     .argument('<file>', 'archive file')
-    .option('--json', 'print one JSON object')
     .action((file: string, opts: LibOpts) =>
       run(async () => {
         const r = await importArchive(opts.library, file);
-        if (opts.json) printJson(io, { manifest: r.manifest, kind: r.kind, chunks: r.chunks, patches: r.patches });
-        else io.stdout(`${r.manifest}\n`);
+        report(io, opts.json, { manifest: r.manifest, kind: r.kind, chunks: r.chunks, patches: r.patches }, r.manifest);
         return 0;
       }, Boolean(opts.json)),
     );
 
-  content
-    .command('gc')
-    .description('remove every manifest not kept and every chunk no kept manifest uses')
-    .requiredOption('--library <dir>', 'content library folder')
+  libraryCommand('gc', 'remove every manifest not kept and every chunk no kept manifest uses')
     .requiredOption('--keep <manifest...>', 'manifest ids still in use')
-    .option('--json', 'print one JSON object')
     .action((opts: LibOpts & { keep: string[] }) =>
       run(async () => {
         const r = await gcLibrary(opts.library, opts.keep);
-        if (opts.json) printJson(io, r);
-        else io.stdout(`removed ${r.removed} chunks (${r.removedBytes} bytes) and ${r.removedManifests} manifests; kept ${r.kept} chunks\n`);
+        report(io, opts.json, r, `removed ${r.removed} chunks (${r.removedBytes} bytes) and ${r.removedManifests} manifests; kept ${r.kept} chunks`);
         return 0;
       }, Boolean(opts.json)),
     );
