@@ -97,3 +97,14 @@ test('the installed bin runs, stays quiet on stderr when piped, and prints help'
   assert.equal(help.status, 0);
   for (const cmd of ['ingest', 'extract', 'verify', 'delta', 'apply', 'pack', 'unpack', 'gc']) assert.match(help.stdout, new RegExp(`\\b${cmd}\\b`));
 });
+
+test('on a terminal, ingest draws a progress bar on stderr and still prints the result', { skip: spawnSync('script', ['--version']).status !== 0 && 'needs script(1) for a pseudo-terminal' }, async (t) => {
+  const bin = new URL('../../../bin/sitecast.js', import.meta.url).pathname;
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'src'));
+  const command = [process.execPath, bin, 'content', 'ingest', '--library', join(dir, 'lib'), join(dir, 'src')].map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qc', command, '/dev/null'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ingest \[[█░]+\] \d+%/);
+  assert.match(r.stdout, /[0-9a-f]{64}/);
+});
