@@ -30,6 +30,9 @@ export const ERROR_CODES = {
   SITECAST_E_FORBIDDEN: 'A read-only token was used for a call that changes something.',
   SITECAST_E_SITE_DOWN: 'No site server answers at the address the CLI was given.',
   SITECAST_E_HTTP: 'A site server answered with something that is not a valid admin API response.',
+  SITECAST_E_BAD_SIGNATURE: 'A signed message (client request, policy) does not verify, or is too old.',
+  SITECAST_E_CLIENT_STATE: 'A client state folder is missing, incomplete or corrupt.',
+  SITECAST_E_DOWNLOAD: 'No distribution point could provide the content of a package.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
