@@ -30,7 +30,10 @@ export const ERROR_CODES = {
   SITECAST_E_FORBIDDEN: 'A read-only token was used for a call that changes something.',
   SITECAST_E_SITE_DOWN: 'No site server answers at the address the CLI was given.',
   SITECAST_E_HTTP: 'A site server answered with something that is not a valid admin API response.',
-  SITECAST_E_BAD_SIGNATURE: 'A signed message (client request, policy) does not verify, or is too old.',
+  SITECAST_E_BAD_SIGNATURE: 'A signed message (client request, policy, bundle from another site) does not verify, or is too old.',
+  SITECAST_E_BAD_BUNDLE: 'A bundle from another site is truncated, malformed, or not addressed to this site.',
+  SITECAST_E_UNKNOWN_SITE: 'A bundle or request names a site this site does not know (no public key to check it with).',
+  SITECAST_E_JOIN_REFUSED: 'A join token was refused: unknown, already used, expired, or issued for another site code.',
   SITECAST_E_CLIENT_STATE: 'A client state folder is missing, incomplete or corrupt.',
   SITECAST_E_DOWNLOAD: 'No distribution point could provide the content of a package.',
 } as const;
