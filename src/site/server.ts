@@ -12,6 +12,7 @@ import { dpPlugin } from '../dp/http.js';
 import { SitecastError, ioError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { mpPlugin } from '../mp/http.js';
+import { SenderComponent, type SenderOptions, receivePlugin } from '../components/sender/index.js';
 import { type Listen, loadSiteConfig } from './config.js';
 import type { Component, ComponentName, SiteContext } from './context.js';
 import { loadSiteKeys } from './keys.js';
@@ -26,6 +27,7 @@ export interface StartOptions {
   dbmon?: DbMonitorOptions;
   distmgr?: DistributionManagerOptions;
   inboxmgr?: InboxManagerOptions;
+  sender?: SenderOptions;
 }
 
 export interface SiteHandle {
@@ -136,6 +138,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
       resolveDp: async (name) => (await listDps(siteDb, { site: config.code })).find((d) => d.name === name)?.path,
     });
     await app.register(mpPlugin, { pkginfoDir: paths.mpPkginfo });
+    await app.register(receivePlugin, { ctx });
     await registerProvider(app, ctx, options.provider !== false, log);
     const listen = options.listen ?? config.listen;
     await app.listen({ host: listen.host, port: listen.port });
@@ -147,6 +150,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
       new InboxManager(ctx, options.inboxmgr),
       new DistributionManager(ctx, options.distmgr),
       new DatabaseMonitor(ctx, options.dbmon),
+      new SenderComponent(ctx, options.sender),
     ];
     for (const c of list) components.set(c.name, c);
     for (const c of list) {
