@@ -13,6 +13,7 @@ import { SitecastError, ioError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { mpPlugin } from '../mp/http.js';
 import { SenderComponent, type SenderOptions, receivePlugin } from '../components/sender/index.js';
+import { policyPlugin } from '../mp/policy.js';
 import { type Listen, loadSiteConfig } from './config.js';
 import type { Component, ComponentName, SiteContext } from './context.js';
 import { loadSiteKeys } from './keys.js';
@@ -139,6 +140,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
     });
     await app.register(mpPlugin, { pkginfoDir: paths.mpPkginfo });
     await app.register(receivePlugin, { ctx });
+    await app.register(policyPlugin, { ctx });
     await registerProvider(app, ctx, options.provider !== false, log);
     const listen = options.listen ?? config.listen;
     await app.listen({ host: listen.host, port: listen.port });

@@ -12,6 +12,7 @@ import {
   shortNameSchema,
   siteCodeSchema,
 } from '../../db/values.js';
+import { CLIENT_ROUTES } from './clients-contract.js';
 
 /**
  * The admin API contract, version 1: the shape of every request and answer.
@@ -215,6 +216,7 @@ export const ROUTES = {
     status: 200,
     response: messageListSchema,
   },
+  ...CLIENT_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

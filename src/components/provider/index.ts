@@ -3,6 +3,7 @@ import { API_PREFIX } from './contract.js';
 import type { ProviderContext } from './context.js';
 import { errorResponse, notFoundRoute } from './http-errors.js';
 import { openApiDocument } from './openapi.js';
+import { clientRoutes } from './clients.js';
 import { packageRoutes } from './packages.js';
 import { siteRoutes } from './site.js';
 
@@ -44,6 +45,7 @@ export const providerPlugin: FastifyPluginAsync<ProviderOptions> = async (app, {
       });
       siteRoutes(api, deps);
       packageRoutes(api, deps);
+      clientRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );
