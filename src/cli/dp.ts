@@ -7,6 +7,7 @@ import { printJson, type Io } from './output.js';
 import { table } from './table.js';
 
 interface DpAddOpts extends SiteFlags {
+  site?: string;
   name: string;
   path: string;
   json?: boolean;
@@ -19,7 +20,8 @@ export function registerDp(program: Command, io: Io, run: Run): void {
   withSiteFlags(
     dp
       .command('add')
-      .description('add a distribution point of this site: a folder where packages are installed')
+      .description('add a distribution point: a folder where packages are installed, at this site or (--site) at a site below it')
+      .option('--site <code>', 'the site the DP belongs to (default this site); the definition travels down and that site creates it')
       .requiredOption('--name <dp>', 'DP name: letters, digits, space, dot, dash, underscore')
       .requiredOption('--path <dir>', 'folder on the site server (made absolute here)'),
   )
@@ -27,7 +29,9 @@ export function registerDp(program: Command, io: Io, run: Run): void {
     .action((opts: DpAddOpts) =>
       run(async () => {
         const target = await resolveTarget(opts, io.env ?? {});
-        const body = { name: opts.name, path: resolve(opts.path) };
+        const remote = opts.site !== undefined;
+        // A path at another site is that site's path: it is not made absolute against this machine's folder.
+        const body = { name: opts.name, path: remote ? opts.path : resolve(opts.path), ...(remote ? { site: opts.site } : {}) };
         const r = await callSite(target, { method: 'POST', path: ROUTES.addDp.url, body }, dpSchema);
         if (opts.json) printJson(io, r);
         else io.stdout(`DP ${r.site}/${r.name} added at ${r.path}\n`);

@@ -1,12 +1,23 @@
 import type { Command } from 'commander';
 import { initSite } from '../site/init.js';
+import { initChildSite } from '../site/join.js';
+import { ROUTES, inviteBodySchema, inviteResultSchema } from '../components/provider/contract.js';
+import { type SiteFlags, callSite, checkFlags, resolveTarget, withSiteFlags } from './client.js';
 import type { Run } from './content.js';
-import { printJson, type Io } from './output.js';
+import { printJson, usage, type Io } from './output.js';
 
 interface InitOpts {
   code: string;
   name?: string;
   listen?: string;
+  parent?: string;
+  joinToken?: string;
+  json?: boolean;
+}
+
+interface InviteOpts extends SiteFlags {
+  child: string;
+  expires?: string;
   json?: boolean;
 }
 
@@ -37,19 +48,25 @@ export function registerSite(program: Command, io: Io, run: Run): void {
     .requiredOption('--code <code>', 'site code: 3 upper-case letters or digits, e.g. CEN')
     .option('--name <text>', 'display name (default: "Site <code>")')
     .option('--listen <host:port>', 'address of the admin API and site-to-site receiver (default 127.0.0.1:8430)')
+    .option('--parent <url>', 'join the hierarchy below the site server at this URL (needs --join-token)')
+    .option('--join-token <token>', 'one-time token from `sitecast site invite` at the parent')
     .option('--json', 'print one JSON object')
     .action((root: string, opts: InitOpts) =>
       run(async () => {
-        const r = await initSite(root, {
+        if ((opts.parent === undefined) !== (opts.joinToken === undefined)) throw usage('--parent and --join-token go together');
+        const base = {
           code: opts.code,
           ...(opts.name === undefined ? {} : { name: opts.name }),
           ...(opts.listen === undefined ? {} : { listen: opts.listen }),
-        });
+        };
+        const joined = opts.parent !== undefined && opts.joinToken !== undefined ? await initChildSite(root, { ...base, parent: opts.parent, joinToken: opts.joinToken }) : undefined;
+        const r = joined ?? (await initSite(root, base));
         const url = configuredUrl(r.config.listen.host, r.config.listen.port);
         if (opts.json) {
-          printJson(io, { site: r.config.code, url, token: r.adminToken });
+          printJson(io, { site: r.config.code, url, token: r.adminToken, ...(joined === undefined ? {} : { parent: joined.parent.code, ancestors: joined.ancestors }) });
           return 0;
         }
+        if (joined !== undefined) io.stdout(`joined the hierarchy below ${joined.parent.code} (${joined.parent.url})${joined.ancestors.length > 0 ? `, under ${joined.ancestors.join(' < ')}` : ''}\n`);
         io.stdout(
           `site ${r.config.code} (${r.config.name}) created in ${r.root}\n` +
             `url:   ${url}\n` +
@@ -57,6 +74,31 @@ export function registerSite(program: Command, io: Io, run: Run): void {
             `The admin token is shown only this once; it is also in ${r.paths.adminToken} (mode 0600).\n` +
             `Start the site with: sitecast site start ${r.root}\n`,
         );
+        return 0;
+      }, Boolean(opts.json)),
+    );
+
+  withSiteFlags(
+    site
+      .command('invite')
+      .description('issue a one-time join token for a child site (run at the parent; the token is shown once)')
+      .requiredOption('--child <code>', 'code of the child site that will join'),
+  )
+    .option('--expires <hours>', 'hours the token stays valid (default 24)')
+    .option('--json', 'print one JSON object')
+    .action((opts: InviteOpts) =>
+      run(async () => {
+        const hours = opts.expires === undefined ? undefined : Number(opts.expires);
+        if (hours !== undefined && !(Number.isFinite(hours) && hours > 0)) throw usage('--expires takes a positive number of hours');
+        const body = checkFlags(inviteBodySchema, { child: opts.child, ...(hours === undefined ? {} : { expiresInSeconds: Math.round(hours * 3600) }) }, 'invite');
+        const target = await resolveTarget(opts, io.env ?? {});
+        const r = await callSite(target, { method: 'POST', path: ROUTES.invite.url, body }, inviteResultSchema);
+        if (opts.json) printJson(io, { token: r.token, child: r.child, expiresAt: r.expiresAt });
+        else
+          io.stdout(
+            `join token for ${r.child} (valid once, until ${r.expiresAt}):\n${r.token}\n` +
+              `On the child: sitecast site init <root> --code ${r.child} --parent ${target.url} --join-token <token>\n`,
+          );
         return 0;
       }, Boolean(opts.json)),
     );

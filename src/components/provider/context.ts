@@ -1,5 +1,6 @@
 import type { SiteDb } from '../../db/index.js';
 import type { SiteConfig } from '../../site/config.js';
+import type { SitePaths } from '../../site/layout.js';
 import type { ComponentLog } from '../../site/log.js';
 
 /**
@@ -15,4 +16,6 @@ export interface ProviderContext {
   /** Waking is an optimisation: the monitor polls anyway. */
   wake(component: 'dbmon'): void;
   baseUrl(): string | undefined;
+  /** Where replication requests go (a DP added for a site below); absent, such requests are refused. */
+  readonly paths?: Pick<SitePaths, 'replmgrOutbound'>;
 }

@@ -42,7 +42,8 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
 
 export const siteInfoSchema = z.object({ code: siteCodeSchema, name: z.string(), url: z.string() });
 
-export const newDpBodySchema = z.strictObject({ name: shortNameSchema, path: absolutePathSchema });
+/** `site` names a site below this one (the definition travels down and that site creates the DP); default this site. */
+export const newDpBodySchema = z.strictObject({ name: shortNameSchema, path: absolutePathSchema, site: siteCodeSchema.optional() });
 export const dpSchema = z.object({
   site: siteCodeSchema,
   name: z.string(),
@@ -131,6 +132,33 @@ export const statusMessageSchema = z.object({
 export type StatusMessageView = z.infer<typeof statusMessageSchema>;
 export const messageListSchema = z.object({ messages: z.array(statusMessageSchema) });
 
+export const inviteBodySchema = z.strictObject({
+  child: siteCodeSchema,
+  /** How long the token may be used (default 24 h). */
+  expiresInSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+});
+export const inviteResultSchema = z.object({ token: z.string(), child: siteCodeSchema, expiresAt: z.string() });
+
+const pemSchema = z.string().min(1).max(4096);
+const httpUrlSchema = z.url({ protocol: /^https?$/ }).max(2048);
+export const joinBodySchema = z.strictObject({
+  code: siteCodeSchema,
+  name: nameSchema,
+  url: httpUrlSchema,
+  publicKey: pemSchema,
+  token: z.string().min(1).max(200),
+});
+export const siteDefinitionSchema = z.object({
+  code: siteCodeSchema,
+  name: z.string(),
+  parentCode: siteCodeSchema.nullable(),
+  publicKey: z.string().nullable(),
+  url: z.string().nullable(),
+});
+/** The parent answers with itself first, then its ancestors up to the central site. */
+export const joinResultSchema = z.object({ parent: siteDefinitionSchema, ancestors: z.array(siteDefinitionSchema) });
+export const siteListSchema = z.object({ sites: z.array(siteDefinitionSchema.extend({ isLocal: z.boolean() })) });
+
 /** Who may call a route: any valid token, or only an `admin` one. */
 export type Access = 'public' | 'read' | 'write';
 
@@ -153,11 +181,30 @@ export const ROUTES = {
   addDp: {
     method: 'POST',
     url: `${API_PREFIX}/dps`,
-    summary: 'Add a distribution point of this site',
+    summary: 'Add a distribution point of this site, or of a site below it',
     access: 'write',
     body: newDpBodySchema,
     status: 201,
     response: dpSchema,
+  },
+  listSites: { method: 'GET', url: `${API_PREFIX}/sites`, summary: 'Every site of the hierarchy known here', access: 'read', status: 200, response: siteListSchema },
+  invite: {
+    method: 'POST',
+    url: `${API_PREFIX}/site/invitations`,
+    summary: 'Issue a one-time join token for a child site code',
+    access: 'write',
+    body: inviteBodySchema,
+    status: 201,
+    response: inviteResultSchema,
+  },
+  join: {
+    method: 'POST',
+    url: '/site/v1/join',
+    summary: 'A new child site registers with its join token and public key (no bearer token)',
+    access: 'public',
+    body: joinBodySchema,
+    status: 200,
+    response: joinResultSchema,
   },
   listDps: { method: 'GET', url: `${API_PREFIX}/dps`, summary: 'Distribution points of every known site', access: 'read', status: 200, response: dpListSchema },
   createPackage: {

@@ -6,6 +6,7 @@ import { openApiDocument } from './openapi.js';
 import { clientRoutes } from './clients.js';
 import { packageRoutes } from './packages.js';
 import { siteRoutes } from './site.js';
+import { hierarchyRoutes, joinRoute } from './hierarchy.js';
 
 export type { ProviderContext } from './context.js';
 export { openApiDocument } from './openapi.js';
@@ -36,6 +37,7 @@ export const providerPlugin: FastifyPluginAsync<ProviderOptions> = async (app, {
     return reply.code(status).send(body);
   });
   app.get('/openapi.json', async () => openApiDocument(ctx.baseUrl()));
+  joinRoute(app, deps);
   // A prefix of its own, so the provider's not-found answer covers /api/v1/… and nothing else of the server.
   await app.register(
     async (api) => {
@@ -46,6 +48,7 @@ export const providerPlugin: FastifyPluginAsync<ProviderOptions> = async (app, {
       siteRoutes(api, deps);
       packageRoutes(api, deps);
       clientRoutes(api, deps);
+      hierarchyRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { type StatusMessageFilter, addDp, listDps, listStatusMessages } from '../../db/index.js';
 import type { Listen } from '../../site/config.js';
 import { type MessagesQuery, ROUTES } from './contract.js';
+import { addRemoteDp } from './hierarchy.js';
 import { type RouteDeps, addRoute } from './route.js';
 
 /** The URL the configuration promises, for a server asked before it reports its own. */
@@ -31,7 +32,8 @@ export function siteRoutes(app: FastifyInstance, deps: RouteDeps): void {
   }));
 
   addRoute(app, deps, ROUTES.addDp, async ({ body, caller }) => {
-    const dp = await addDp(db, { site: config.code, name: body.name, path: body.path });
+    const remote = body.site !== undefined && body.site !== config.code;
+    const dp = remote ? await addRemoteDp(deps, { site: body.site ?? config.code, name: body.name, path: body.path }) : await addDp(db, { site: config.code, name: body.name, path: body.path });
     deps.log.info(`DP ${dp.site}/${dp.name} added at ${dp.path} by token ${caller?.id ?? '?'}`);
     return { site: dp.site, name: dp.name, path: dp.path };
   });

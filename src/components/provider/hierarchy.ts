@@ -1,0 +1,84 @@
+import type { FastifyInstance } from 'fastify';
+import { addDp, type Dp } from '../../db/index.js';
+import { acceptJoin, ancestry, childToward, createJoinToken, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
+import { SitecastError } from '../../errors.js';
+import { RPT_SUFFIX, REPLICATION_FORMAT, serialize, stampedName } from '../../formats/replication.js';
+import { dropFile } from '../../inbox/index.js';
+import { ROUTES } from './contract.js';
+import { type RouteDeps, addRoute } from './route.js';
+import { configuredUrl } from './site.js';
+
+function definition(s: SiteNode): { code: string; name: string; parentCode: string | null; publicKey: string | null; url: string | null } {
+  return { code: s.code, name: s.name, parentCode: s.parentCode, publicKey: s.publicKey, url: s.url };
+}
+
+/** Routes inside /api/v1: the hierarchy as this site knows it, and join tokens for new children. */
+export function hierarchyRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { db, config } = deps.ctx;
+
+  addRoute(app, deps, ROUTES.listSites, async () => ({
+    sites: (await listSiteNodes(db)).map((s) => ({ ...definition(s), isLocal: s.isLocal })),
+  }));
+
+  addRoute(app, deps, ROUTES.invite, async ({ body, caller }) => {
+    const known = (await listSiteNodes(db)).find((s) => s.code === body.child);
+    if (known !== undefined) throw new SitecastError('SITECAST_E_CONFLICT', `site ${body.child} is already part of the hierarchy known here`);
+    if (body.child === config.code) throw new SitecastError('SITECAST_E_CONFLICT', `${body.child} is this site's own code`);
+    const expiresAt = body.expiresInSeconds === undefined ? undefined : new Date(Date.now() + body.expiresInSeconds * 1000);
+    const issued = await createJoinToken(db, { child: body.child, ...(expiresAt === undefined ? {} : { expiresAt }) });
+    deps.log.info(`join token for child site ${body.child} issued by token ${caller?.id ?? '?'}, valid until ${issued.expiresAt}`);
+    return { token: issued.token, child: body.child, expiresAt: issued.expiresAt };
+  });
+}
+
+/**
+ * `POST /site/v1/join`, outside the admin prefix and without a bearer
+ * token: the join token is the credential. The child is recorded with its
+ * key and URL; the answer is this site and its ancestors, keys included.
+ */
+export function joinRoute(app: FastifyInstance, deps: RouteDeps): void {
+  const { db, config } = deps.ctx;
+  addRoute(app, deps, ROUTES.join, async ({ body }) => {
+    try {
+      await acceptJoin(db, {
+        token: body.token,
+        parentCode: config.code,
+        child: { code: body.code, name: body.name, parentCode: config.code, publicKey: body.publicKey, url: body.url },
+      });
+    } catch (err) {
+      deps.log.warn(`join of site ${body.code} from ${body.url} refused: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    }
+    deps.log.info(`site ${body.code} joined as a child (${body.url})`);
+    const sites = await listSiteNodes(db);
+    const chain = ancestry(sites, config.code).map((code) => sites.find((s) => s.code === code)).filter((s): s is SiteNode => s !== undefined);
+    const [self, ...above] = chain.map(definition);
+    if (self === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', 'this site is missing from its own database');
+    return { parent: { ...self, url: deps.ctx.baseUrl() ?? self.url ?? configuredUrl(config.listen) }, ancestors: above };
+  });
+}
+
+/**
+ * A DP of a site below this one: recorded here (so packages can target it at
+ * once) and sent down as a site definition; the site it belongs to creates it.
+ */
+export async function addRemoteDp(deps: RouteDeps, input: { site: string; name: string; path: string }): Promise<Dp> {
+  const { db, config } = deps.ctx;
+  const outbound = deps.ctx.paths?.replmgrOutbound;
+  if (outbound === undefined) throw new SitecastError('SITECAST_E_CLOSED', 'this server does not replicate to other sites');
+  const sites = await listSiteNodes(db);
+  if (!isAtOrBelow(sites, input.site, config.code)) {
+    throw new SitecastError('SITECAST_E_NOT_FOUND', `site ${input.site} is not below ${config.code}`, { hint: 'GET /api/v1/sites lists the sites known here' });
+  }
+  const child = childToward(sites, config.code, input.site);
+  if (child === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `no child site of ${config.code} leads to ${input.site}`);
+  const dp = await addDp(db, { site: input.site, name: input.name, path: input.path });
+  const name = `${stampedName(`SI-${child}`)}${RPT_SUFFIX}`;
+  await dropFile(
+    outbound.high,
+    name,
+    serialize({ format: REPLICATION_FORMAT, kind: 'site', to: child, site: { sites: [], dps: [{ site: dp.site, name: dp.name, path: dp.path }] }, created: new Date().toISOString() }),
+  );
+  deps.log.info(`DP ${dp.site}/${dp.name} recorded; its definition goes down through ${child} (${name})`);
+  return dp;
+}
