@@ -111,6 +111,7 @@ test('the receive endpoint refuses a bad signature, an unknown site and a stale 
 
   const left = await readdir(p.pri.paths.despoolrReceive, { recursive: true });
   assert.deepEqual(left.filter((n) => !n.endsWith('.partial')), [], `nothing stored: ${left.join(',')}`);
+  await p.pri.logger('receive').flush();
   const log = await readFile(join(p.pri.paths.logs, 'receive.log'), 'utf8');
   assert.match(log, /not known here/);
   assert.match(log, /more than 5 minutes/);
