@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerClients } from './clients.js';
 import { registerContent, type Run } from './content.js';
 import { registerDemo } from './demo.js';
 import { registerDp } from './dp.js';
@@ -38,6 +39,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   registerDp(program, io, run);
   registerPackage(program, io, run);
   registerStatus(program, io, run);
+  registerClients(program, io, run);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
