@@ -141,7 +141,7 @@ function answerError(target: SiteTarget, status: number, payload: unknown): Site
 /** Calls the admin API. The answer is parsed with the contract's schema before anyone uses it. */
 export async function callSite<S extends z.ZodType>(
   target: SiteTarget,
-  request: { method: 'GET' | 'POST'; path: string; body?: unknown },
+  request: { method: 'GET' | 'POST' | 'PUT'; path: string; body?: unknown },
   schema: S,
 ): Promise<z.output<S>> {
   let res: Response;

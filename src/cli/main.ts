@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerClients } from './clients.js';
+import { registerAddress } from './address.js';
 import { registerContent, type Run } from './content.js';
+import { registerCourier } from './courier.js';
 import { registerDemo } from './demo.js';
 import { registerDp } from './dp.js';
 import { registerPackage } from './package.js';
@@ -39,6 +41,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   registerDp(program, io, run);
   registerPackage(program, io, run);
   registerStatus(program, io, run);
+  registerAddress(program, io, run);
+  registerCourier(program, io, run);
   registerClients(program, io, run);
 
   try {

@@ -16,6 +16,9 @@ export interface ProviderContext {
   /** Waking is an optimisation: the monitor polls anyway. */
   wake(component: 'dbmon'): void;
   baseUrl(): string | undefined;
-  /** Where replication requests go (a DP added for a site below); absent, such requests are refused. */
-  readonly paths?: Pick<SitePaths, 'replmgrOutbound'>;
+  /**
+   * Where replication requests go (a DP added for a site below; absent, such requests are refused),
+   * and the outboxes whose requests address status counts (absent: no queue is shown).
+   */
+  readonly paths?: Pick<SitePaths, 'replmgrOutbound'> & Partial<Pick<SitePaths, 'scheduleOutboxes'>>;
 }

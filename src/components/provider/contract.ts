@@ -12,6 +12,7 @@ import {
   shortNameSchema,
   siteCodeSchema,
 } from '../../db/values.js';
+import { ADDRESS_ROUTES } from './addresses-contract.js';
 import { CLIENT_ROUTES } from './clients-contract.js';
 
 /**
@@ -163,7 +164,7 @@ export const siteListSchema = z.object({ sites: z.array(siteDefinitionSchema.ext
 export type Access = 'public' | 'read' | 'write';
 
 export interface RouteSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   /** Fastify syntax (`:id`); the OpenAPI document uses `{id}`. */
   url: string;
   summary: string;
@@ -264,6 +265,7 @@ export const ROUTES = {
     response: messageListSchema,
   },
   ...CLIENT_ROUTES,
+  ...ADDRESS_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

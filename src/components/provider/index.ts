@@ -1,3 +1,4 @@
+import { addressRoutes } from './addresses.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { API_PREFIX } from './contract.js';
 import type { ProviderContext } from './context.js';
@@ -49,6 +50,7 @@ export const providerPlugin: FastifyPluginAsync<ProviderOptions> = async (app, {
       packageRoutes(api, deps);
       clientRoutes(api, deps);
       hierarchyRoutes(api, deps);
+      addressRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

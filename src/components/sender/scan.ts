@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { isBadInput } from '../../inbox/bad.js';
 import { DEFAULT_BAD_CODES } from '../../inbox/bad.js';
 import { scanInbox } from '../../inbox/scan.js';
-import { SENDER_KINDS, SRQ_SUFFIX, SRS_SUFFIX, type SenderKind, outboxDir } from '../../formats/srq.js';
+import { SENDER_KINDS, SRQ_SUFFIX, SRS_SUFFIX, type SenderKind } from '../../formats/srq.js';
 import { readSendFile } from '../../formats/srs.js';
-import type { SitePaths } from '../../site/layout.js';
 import type { Pending } from './queue.js';
 
 interface Cached {
@@ -60,10 +59,10 @@ export interface AddressQueue {
 }
 
 /** What waits and what is being sent, per target site, read from the outboxes. */
-export async function addressQueues(paths: SitePaths): Promise<Map<string, AddressQueue>> {
+export async function addressQueues(scheduleOutboxes: string): Promise<Map<string, AddressQueue>> {
   const out = new Map<string, AddressQueue>();
   for (const kind of SENDER_KINDS) {
-    const dir = outboxDir(paths, kind);
+    const dir = join(scheduleOutboxes, kind);
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names) {
       if (name.startsWith('.') || (!name.endsWith(SRQ_SUFFIX) && !name.endsWith(SRS_SUFFIX))) continue;
