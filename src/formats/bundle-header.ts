@@ -69,6 +69,8 @@ export const statusDpRowSchema = z.strictObject({
 export type StatusDpRow = z.infer<typeof statusDpRowSchema>;
 
 export const statusPayloadSchema = z.strictObject({
+  /** Definitions of the sites the rows below name (the sender's subtree), so they can be placed before anything else arrives. */
+  sites: z.array(siteNodeSchema).max(10_000),
   /** DP states of the sender's site and of the sites below it. */
   dps: z.array(statusDpRowSchema).max(20_000),
   /** What the sender's own library holds, per package: the base of the next delta. */

@@ -5,7 +5,7 @@ import type { SitePaths } from './layout.js';
 import type { ComponentLog } from './log.js';
 
 /** Names of the components the site executive runs; `wake` addresses them. */
-export type ComponentName = 'dbmon' | 'distmgr' | 'inboxmgr' | 'sender';
+export type ComponentName = 'dbmon' | 'distmgr' | 'inboxmgr' | 'sender' | 'replmgr' | 'scheduler' | 'despooler' | 'statmgr';
 
 /**
  * What every part of a running site server shares: the configuration, the

@@ -17,6 +17,7 @@ import { policyPlugin } from '../mp/policy.js';
 import { type Listen, loadSiteConfig } from './config.js';
 import type { Component, ComponentName, SiteContext } from './context.js';
 import { loadSiteKeys } from './keys.js';
+import { type HierarchyOptions, hierarchyComponents } from './hierarchy-components.js';
 import { sitePaths } from './layout.js';
 import { type ComponentLog, createLogger } from './log.js';
 
@@ -29,6 +30,8 @@ export interface StartOptions {
   distmgr?: DistributionManagerOptions;
   inboxmgr?: InboxManagerOptions;
   sender?: SenderOptions;
+  /** Replication Manager, Scheduler, Despooler and the status reporter. */
+  hierarchy?: HierarchyOptions;
 }
 
 export interface SiteHandle {
@@ -152,6 +155,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
       new InboxManager(ctx, options.inboxmgr),
       new DistributionManager(ctx, options.distmgr),
       new DatabaseMonitor(ctx, options.dbmon),
+      ...hierarchyComponents(ctx, options.hierarchy),
       new SenderComponent(ctx, options.sender),
     ];
     for (const c of list) components.set(c.name, c);

@@ -23,6 +23,8 @@ import { buildInstructions, pkgArchivePath } from './instructions.js';
 import { Semaphore, backoffMs } from './limit.js';
 import { type PackageState, readState, writeState } from './state.js';
 import { forEachBounded } from '../../content/concurrency.js';
+import { isReceived, receivedState } from './received.js';
+import { requestReplication } from './replicate.js';
 
 export interface DistributionSettings {
   /** DPs of one package installed at once. */
@@ -102,6 +104,7 @@ export async function distributePackage(job: PackageJob, packageId: string): Pro
     await writeState(ctx.paths.distmgrState, state);
     log.info(`${packageId}: smspkg/${packageId}.pkg written (${packed.bytes} bytes, ${packed.chunks} chunks)`);
   }
+  await requestReplication(ctx, log, pkg);
 
   const statuses = new Map((await getPackageStatus(ctx.db, packageId)).filter((s) => s.site === ctx.siteCode).map((s) => [s.dp, s]));
   const waiting: string[] = [];
@@ -135,6 +138,7 @@ function signalCheck(job: PackageJob): void {
 /** The ingested state of the package's current source version, or undefined when its source failed (DPs marked failed). */
 async function ensureIngested(job: PackageJob, pkg: Package, local: Dp[]): Promise<PackageState | undefined> {
   const { ctx, log } = job;
+  if (isReceived(pkg, ctx.siteCode)) return receivedState(ctx, pkg);
   const known = await readState(ctx.paths.distmgrState, pkg.id);
   if (known !== undefined && known.sourceVersion === pkg.sourceVersion && (await hasManifest({ dir: ctx.paths.library }, known.manifest))) {
     return known;

@@ -1,0 +1,58 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { importArchive } from '../../content/import.js';
+import { hasManifest } from '../../content/library.js';
+import { addStatusMessage, getPackage } from '../../db/index.js';
+import { storeReceivedPackage } from '../../db/received.js';
+import { SitecastError, ioError } from '../../errors.js';
+import { type BundleHeader, type VerifiedBundle, extractBundleContent } from '../../formats/bundle.js';
+import type { SiteContext } from '../../site/context.js';
+import type { ComponentLog } from '../../site/log.js';
+
+type PackageHeader = Extract<BundleHeader, { kind: 'package' }>;
+
+/**
+ * Applies a verified package bundle: refuse an older version, import the
+ * content (the content engine checks the archive, the manifest against its
+ * id and every chunk), check it is the manifest the definition names, then
+ * store the package under its original id with its targets. Content first,
+ * database last: a crash in between imports again (idempotent) and a refused
+ * bundle leaves the database as it was.
+ */
+export async function applyPackage(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle, header: PackageHeader): Promise<void> {
+  const def = header.package;
+  const held = await getPackage(ctx.db, def.id);
+  if (held !== undefined && def.sourceVersion < held.sourceVersion) {
+    throw new SitecastError('SITECAST_E_ROLLBACK', `package ${def.id}: this site holds source version ${held.sourceVersion}; refusing the older version ${def.sourceVersion}`);
+  }
+  if (!def.targets.every((t) => def.sites.some((s) => s.code === t.site) || t.site === ctx.siteCode)) {
+    throw new SitecastError('SITECAST_E_BAD_BUNDLE', `bundle ${header.id}: a target names a site the bundle does not define`);
+  }
+  let how = 'definition only';
+  if (header.content === null) {
+    if (!(await hasManifest({ dir: ctx.paths.library }, def.manifest))) {
+      throw new SitecastError('SITECAST_E_MISSING_BASE', `bundle ${header.id} carries no content and this site does not hold manifest ${def.manifest}`);
+    }
+  } else {
+    if (bundle.contentBytes === 0) throw new SitecastError('SITECAST_E_BAD_BUNDLE', `bundle ${header.id} announces content but carries none`);
+    const work = join(ctx.root, 'state', 'despooler');
+    await mkdir(work, { recursive: true }).catch((err: unknown) => Promise.reject(ioError(`cannot create ${work}`, err)));
+    const archive = join(work, `${header.id}.archive`);
+    try {
+      await extractBundleContent(bundle, archive);
+      const result = await importArchive(ctx.paths.library, archive, { expect: header.content.kind });
+      if (result.manifest !== def.manifest) {
+        throw new SitecastError('SITECAST_E_BAD_BUNDLE', `bundle ${header.id}: its content is manifest ${result.manifest}, the definition names ${def.manifest}`);
+      }
+      how = `${result.kind} content, ${bundle.contentBytes} bytes, ${result.chunks} chunks, ${result.patches} patches`;
+    } finally {
+      await rm(archive, { force: true }).catch(() => undefined);
+    }
+  }
+  const stored = await storeReceivedPackage(ctx.db, def);
+  ctx.wake('dbmon');
+  const targets = def.targets.map((t) => `${t.site}/${t.dp}`).join(', ');
+  const text = `${def.id} source version ${def.sourceVersion} received from ${header.from} (${how}); targets ${targets}`;
+  log.info(`${header.id}: ${text}${stored.created ? '; new package' : ''}`);
+  await addStatusMessage(ctx.db, { severity: 'info', component: 'despooler', site: ctx.siteCode, packageId: def.id, text: text.slice(0, 8000) });
+}

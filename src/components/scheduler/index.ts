@@ -1,0 +1,133 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getAddress } from '../../db/addresses.js';
+import { addStatusMessage } from '../../db/index.js';
+import { recordSent } from '../../db/hierarchy.js';
+import { type BundleHeader, writeBundle } from '../../formats/bundle.js';
+import { MINIJOB_SUFFIX, type Minijob, parseMinijob } from '../../formats/replication.js';
+import { type SenderKind, writeSendRequest } from '../../formats/srq.js';
+import { Inbox, type InboxEntry } from '../../inbox/index.js';
+import type { Component, SiteContext } from '../../site/context.js';
+import type { ComponentLog } from '../../site/log.js';
+import { buildPackageBundle, planPackage } from './package-bundle.js';
+
+export interface SchedulerOptions {
+  /** Minijobs built at once (default 2: building a delta already uses both cores). */
+  concurrency?: number;
+  rescanMs?: number;
+  retry?: { initialMs?: number; maxMs?: number };
+}
+
+/**
+ * Scheduler: turns each minijob `<id>.MJB` in `schedule.box` into what must
+ * travel, a signed bundle in `schedule.box/tosend/`, and then a send request
+ * `.SRQ` in the outbox of the address's sender (http when the target has no
+ * address). The bundle is complete before the request names it; the minijob
+ * is deleted only after both are written, so a crash builds it again.
+ */
+export class Scheduler implements Component {
+  readonly name = 'scheduler' as const;
+  private readonly log: ComponentLog;
+  private readonly inbox: Inbox;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: SiteContext,
+    options: SchedulerOptions = {},
+  ) {
+    this.log = ctx.logger('sched');
+    this.inbox = new Inbox({
+      dir: ctx.paths.schedule,
+      accept: (name) => name.endsWith(MINIJOB_SUFFIX),
+      concurrency: options.concurrency ?? 2,
+      handler: (file, signal) => this.handle(file, signal),
+      // Status and small jobs are named S-/D-, packages P-: status first, then by age.
+      sort: (a, b) => rank(a.name) - rank(b.name) || a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1),
+      retry: { initialMs: options.retry?.initialMs ?? 2000, maxMs: options.retry?.maxMs ?? 5 * 60_000 },
+      ...(options.rescanMs === undefined ? {} : { rescanMs: options.rescanMs }),
+      onBad: async (name, reason) => {
+        this.log.warn(`${name} moved to bad/: ${reason}`);
+        await addStatusMessage(ctx.db, { severity: 'error', component: 'scheduler', site: ctx.siteCode, text: `schedule.box/${name} moved to bad/: ${reason}`.slice(0, 8000) });
+      },
+      onError: (err, name) => this.log.warn(`will retry ${name ?? 'the scan of schedule.box'}: ${err instanceof Error ? err.message : String(err)}`),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.inbox.start();
+    this.log.info('started; watching schedule.box');
+  }
+
+  wake(): void {
+    this.inbox.wake();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.inbox.close();
+      this.log.info('stopped');
+      await this.log.flush();
+    })();
+    return this.closing;
+  }
+
+  private async senderFor(to: string): Promise<SenderKind> {
+    return (await getAddress(this.ctx.db, to))?.sender ?? 'http';
+  }
+
+  private async handle(file: InboxEntry, signal: AbortSignal): Promise<void> {
+    const job = parseMinijob(file.name, await readFile(file.path));
+    if (job.kind === 'package') await this.sendPackage(job, signal);
+    else await this.sendReport(job);
+  }
+
+  private async sendPackage(job: Extract<Minijob, { kind: 'package' }>, signal: AbortSignal): Promise<void> {
+    const plan = await planPackage(this.ctx, job);
+    if ('skip' in plan) {
+      this.log.info(`${job.id}: nothing to send: ${plan.skip}`);
+      return;
+    }
+    const started = Date.now();
+    const built = await buildPackageBundle(this.ctx, job, plan, signal);
+    const sender = await this.senderFor(job.to);
+    await writeSendRequest(this.ctx.paths, {
+      sender,
+      id: built.id,
+      to: job.to,
+      priority: job.priority,
+      file: built.file,
+      bytes: built.bytes,
+      sha256: built.sha256,
+      kind: 'package',
+      package: job.package,
+    });
+    await recordSent(this.ctx.db, {
+      site: job.to,
+      packageId: job.package,
+      sourceVersion: built.sourceVersion,
+      definition: built.definition,
+      sendId: built.id,
+      bytes: built.bytes,
+      sentAt: new Date().toISOString(),
+    });
+    this.ctx.wake('sender');
+    const what = built.content === 'none' ? 'definition only' : `${built.content} content ${built.contentBytes} bytes`;
+    this.log.info(`${job.package} source version ${built.sourceVersion} for ${job.to}: tosend/${built.file} (${built.bytes} bytes, ${what}, ${Date.now() - started} ms), ${built.id}.SRQ in outboxes/${sender}`);
+  }
+
+  private async sendReport(job: Exclude<Minijob, { kind: 'package' }>): Promise<void> {
+    const common = { format: 1, id: job.id, from: this.ctx.siteCode, to: job.to, created: new Date().toISOString() } as const;
+    const header: BundleHeader = job.kind === 'status' ? { ...common, kind: 'status', status: job.status } : { ...common, kind: 'site', site: job.site };
+    const file = `${job.id}.bundle`;
+    const written = await writeBundle(join(this.ctx.paths.scheduleToSend, file), { header, privateKey: this.ctx.keys.privateKey });
+    const sender = await this.senderFor(job.to);
+    // A send request knows packages and status; site definitions travel as status traffic.
+    await writeSendRequest(this.ctx.paths, { sender, id: job.id, to: job.to, priority: job.priority, file, bytes: written.bytes, sha256: written.sha256, kind: 'status', package: null });
+    this.ctx.wake('sender');
+    this.log.info(`${job.kind} for ${job.to}: tosend/${file} (${written.bytes} bytes), ${job.id}.SRQ in outboxes/${sender}`);
+  }
+}
+
+function rank(name: string): number {
+  return name.startsWith('P-') ? 1 : 0;
+}

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildDelta } from '../../content/delta.js';
+import { hasManifest } from '../../content/library.js';
+import { packManifest } from '../../content/pack.js';
+import { getPackage, getTargets, listDps } from '../../db/index.js';
+import { ancestry, getHolding, getSent, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
+import { SitecastError } from '../../errors.js';
+import { type BundleHeader, type PackageDefinition, writeBundle } from '../../formats/bundle.js';
+import type { Minijob } from '../../formats/replication.js';
+import type { SiteContext } from '../../site/context.js';
+
+type PackageJob = Extract<Minijob, { kind: 'package' }>;
+
+export interface BuiltBundle {
+  id: string;
+  file: string;
+  bytes: number;
+  sha256: string;
+  definition: string;
+  sourceVersion: number;
+  content: 'full' | 'delta' | 'none';
+  contentBytes: number;
+}
+
+export type PackagePlan = { skip: string } | { definition: PackageDefinition; hash: string; base: string | null; held: boolean };
+
+function siteDefinition(s: SiteNode): PackageDefinition['sites'][number] {
+  return { code: s.code, name: s.name, parentCode: s.parentCode, publicKey: s.publicKey, url: s.url };
+}
+
+/**
+ * What a child site must receive of a package: the definition with the
+ * targets at and below it (and the DPs and sites they name), and against
+ * which version it holds the content is a delta. Nothing is sent when this
+ * version and definition already went to that site.
+ */
+export async function planPackage(ctx: SiteContext, job: PackageJob): Promise<PackagePlan> {
+  const pkg = await getPackage(ctx.db, job.package);
+  if (pkg === undefined) return { skip: `${job.package} does not exist (any more)` };
+  if (pkg.sourceVersion !== job.sourceVersion) return { skip: `${job.package} is at source version ${pkg.sourceVersion} now; its own request follows` };
+  const manifest = pkg.manifestSha256;
+  if (manifest === null || !(await hasManifest({ dir: ctx.paths.library }, manifest))) {
+    throw new SitecastError('SITECAST_E_IO', `${pkg.id}: the content of source version ${pkg.sourceVersion} is not in the library yet; will retry`);
+  }
+  const sites = await listSiteNodes(ctx.db);
+  const targets = (await getTargets(ctx.db, pkg.id)).filter((t) => isAtOrBelow(sites, t.site, job.to));
+  if (targets.length === 0) return { skip: `${pkg.id} has no target at or below ${job.to} any more` };
+  const named = new Set(targets.map((t) => `${t.site}/${t.dp}`));
+  const dps = (await listDps(ctx.db)).filter((d) => named.has(`${d.site}/${d.name}`)).map((d) => ({ site: d.site, name: d.name, path: d.path }));
+  const siteCodes = new Set<string>();
+  for (const t of targets) {
+    const chain = ancestry(sites, t.site);
+    for (const code of chain.slice(0, chain.indexOf(job.to) + 1)) siteCodes.add(code);
+  }
+  const definition: PackageDefinition = {
+    id: pkg.id,
+    name: pkg.name,
+    version: pkg.version,
+    sourcePath: pkg.sourcePath,
+    sourceVersion: pkg.sourceVersion,
+    priority: pkg.priority,
+    programs: pkg.programs,
+    manifest,
+    targets,
+    dps,
+    sites: sites.filter((s) => siteCodes.has(s.code)).map(siteDefinition),
+  };
+  const hash = createHash('sha256').update(JSON.stringify(definition)).digest('hex');
+  const sent = await getSent(ctx.db, job.to, pkg.id);
+  if (sent !== undefined && sent.sourceVersion === pkg.sourceVersion && sent.definition === hash) {
+    return { skip: `${pkg.id} source version ${pkg.sourceVersion} already went to ${job.to} (${sent.sendId})` };
+  }
+  const holding = await getHolding(ctx.db, job.to, pkg.id);
+  if (holding !== undefined && holding.sourceVersion > pkg.sourceVersion) {
+    return { skip: `${job.to} reports source version ${holding.sourceVersion} of ${pkg.id}, newer than ${pkg.sourceVersion} here` };
+  }
+  if (holding?.manifest === manifest) return { definition, hash, base: null, held: true };
+  const base = holding !== undefined && (await hasManifest({ dir: ctx.paths.library }, holding.manifest)) ? holding.manifest : null;
+  return { definition, hash, base, held: false };
+}
+
+/** Builds the bundle of a planned package into `schedule.box/tosend/<id>.bundle`. */
+export async function buildPackageBundle(ctx: SiteContext, job: PackageJob, plan: Exclude<PackagePlan, { skip: string }>, signal: AbortSignal): Promise<BuiltBundle> {
+  const def = plan.definition;
+  const id = `P-${def.id}-${job.to}-v${def.sourceVersion}-${plan.hash.slice(0, 8)}`;
+  const file = `${id}.bundle`;
+  const work = join(ctx.paths.scheduleToSend, `.${id}.archive.tmp`);
+  const content = plan.held ? 'none' : plan.base === null ? 'full' : 'delta';
+  try {
+    if (content === 'delta' && plan.base !== null) await buildDelta(ctx.paths.library, plan.base, def.manifest, work, { signal });
+    else if (content === 'full') await packManifest(ctx.paths.library, def.manifest, work);
+    signal.throwIfAborted();
+    const header: BundleHeader = {
+      format: 1,
+      id,
+      from: ctx.siteCode,
+      to: job.to,
+      created: new Date().toISOString(),
+      kind: 'package',
+      package: def,
+      content: content === 'none' ? null : { kind: content, base: content === 'delta' ? plan.base : null },
+    };
+    const written = await writeBundle(join(ctx.paths.scheduleToSend, file), {
+      header,
+      ...(content === 'none' ? {} : { content: work }),
+      privateKey: ctx.keys.privateKey,
+    });
+    return { id, file, bytes: written.bytes, sha256: written.sha256, definition: plan.hash, sourceVersion: def.sourceVersion, content, contentBytes: written.contentBytes };
+  } finally {
+    await rm(work, { force: true }).catch(() => undefined);
+  }
+}
