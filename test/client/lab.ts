@@ -53,7 +53,7 @@ export async function clientLab(t: Ctx): Promise<Lab> {
       }
       await setTargets(h.ctx.db, pkg.id, dps.map((d) => ({ site: 'CEN', dp: d.name })));
       h.ctx.wake('dbmon');
-      await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+      await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed', 90_000);
       await eventually(`${pkg.id}.NAL listing ${dps.length} DPs at the MP`, async () => {
         try {
           await access(join(site.root, 'mp', 'pkginfo', `${pkg.id}.PKG`));
@@ -62,7 +62,7 @@ export async function clientLab(t: Ctx): Promise<Lab> {
         } catch {
           return undefined;
         }
-      });
+      }, 30_000);
       return pkg.id;
     },
     async advertise(packageId, program, collection) {
