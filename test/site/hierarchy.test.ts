@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getSent, listSiteNodes } from '../../src/db/hierarchy.js';
+import { describeTree, makeTree, randomBytesFrom } from '../helpers/fixtures.js';
+import { api, startLab } from '../helpers/hierarchy.js';
+import { eventually } from '../helpers/site.js';
+
+interface StatusRow {
+  site: string;
+  dp: string;
+  state: string;
+  sourceVersion: number;
+}
+
+async function statusAtCentral(lab: Awaited<ReturnType<typeof startLab>>, id: string): Promise<StatusRow[]> {
+  const r = await api(lab.site('CEN'), 'GET', `/api/v1/packages/${id}/status`);
+  assert.equal(r.status, 200);
+  return (r.json as { dps: StatusRow[] }).dps;
+}
+
+function allAt(rows: StatusRow[], version: number, count: number): StatusRow[] | undefined {
+  return rows.length === count && rows.every((r) => r.state === 'installed' && r.sourceVersion === version) ? rows : undefined;
+}
+
+test('a package targeted at DPs of CEN, PRI and SEC flows down, updates travel as deltas, and status flows back up to CEN', async (t) => {
+  const lab = await startLab(t);
+  const cen = lab.site('CEN');
+  const sec = lab.site('SEC');
+
+  // The hierarchy as CEN knows it: PRI joined directly, SEC reported up by PRI.
+  const known = await eventually('SEC known at CEN', async () => {
+    const sites = await listSiteNodes(cen.handle.ctx.db);
+    return sites.find((s) => s.code === 'SEC')?.parentCode === 'PRI' ? sites : undefined;
+  });
+  assert.deepEqual(known.map((s) => `${s.code}<${s.parentCode ?? '-'}`), ['CEN<-', 'PRI<CEN', 'SEC<PRI']);
+  assert.ok((await listSiteNodes(sec.handle.ctx.db)).some((s) => s.code === 'CEN' && s.publicKey !== null), 'SEC knows the key of CEN, its ancestor');
+
+  // DPs created from the central site: the definitions travel down and each site creates its own.
+  for (const code of ['CEN', 'PRI', 'SEC']) {
+    const r = await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, `dp-${code.toLowerCase()}`), ...(code === 'CEN' ? {} : { site: code }) });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  }
+  await eventually('SEC has its DP', async () => {
+    const r = await api(sec, 'GET', '/api/v1/dps');
+    return (r.json as { dps: { site: string; name: string }[] }).dps.some((d) => d.site === 'SEC' && d.name === 'dp1') ? true : undefined;
+  });
+
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'hier');
+  const created = await api(cen, 'POST', '/api/v1/packages', { name: 'Hierarchy test', sourcePath: src, version: '1.0', programs: [{ name: 'Install', commandLine: 'setup.sh' }] });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const id = (created.json as { id: string }).id;
+  const dist = await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['CEN/dp1', 'PRI/dp1', 'SEC/dp1'] });
+  assert.equal(dist.status, 200, JSON.stringify(dist.json));
+
+  const v1 = await eventually('every DP installed at version 1, seen from CEN', async () => allAt(await statusAtCentral(lab, id), 1, 3), 60_000);
+  assert.deepEqual(v1.map((r) => `${r.site}/${r.dp}`), ['CEN/dp1', 'PRI/dp1', 'SEC/dp1']);
+  const expected = await describeTree(src);
+  for (const code of ['cen', 'pri', 'sec']) assert.deepEqual(await describeTree(join(lab.dir, `dp-${code}`, 'SMSPKG', id)), expected, `DP of ${code}`);
+  const first = await getSent(cen.handle.ctx.db, 'PRI', id);
+  assert.ok(first !== undefined && first.sourceVersion === 1);
+
+  // The SEC DP's version is held by PRI too: PRI reported it holds version 1, so the update is a delta.
+  await eventually('CEN knows PRI holds version 1', async () => {
+    const rows = await cen.handle.ctx.db.db.withTables<{ site_holdings: { site_code: string; package_id: string; source_version: number } }>().selectFrom('site_holdings').selectAll().execute();
+    return rows.some((r) => r.site_code === 'PRI' && r.package_id === id && Number(r.source_version) === 1) ? true : undefined;
+  });
+  await appendFile(join(src, 'lib/big.bin'), randomBytesFrom('update', 2000));
+  await writeFile(join(src, 'README.txt'), 'changed readme\n');
+  const updated = await api(cen, 'POST', `/api/v1/packages/${id}/update`);
+  assert.equal(updated.status, 200);
+  await eventually('every DP installed at version 2, seen from CEN', async () => allAt(await statusAtCentral(lab, id), 2, 3), 60_000);
+  const expected2 = await describeTree(src);
+  for (const code of ['cen', 'pri', 'sec']) assert.deepEqual(await describeTree(join(lab.dir, `dp-${code}`, 'SMSPKG', id)), expected2, `DP of ${code} at version 2`);
+  const second = await getSent(cen.handle.ctx.db, 'PRI', id);
+  assert.ok(second !== undefined && second.sourceVersion === 2);
+  assert.ok(second.bytes * 10 < first.bytes, `the update bundle (${second.bytes} bytes) is far smaller than the first (${first.bytes} bytes)`);
+  const pri = lab.site('PRI');
+  const down = await getSent(pri.handle.ctx.db, 'SEC', id);
+  assert.ok(down !== undefined && down.sourceVersion === 2 && down.bytes * 10 < first.bytes, 'PRI sent SEC a delta too');
+
+  // Status messages about the package from below reached the central site.
+  const messages = await api(cen, 'GET', `/api/v1/status-messages?package=${id}&site=SEC`);
+  assert.ok((messages.json as { messages: { text: string }[] }).messages.some((m) => /installed on DP dp1/.test(m.text)));
+});
