@@ -12,7 +12,13 @@ import type { ExtractJob, IngestedFile, StoredChunk, WorkerReply, WorkerRequest 
  * Runs the CPU-heavy part of chunk handling off the main thread: hashing and
  * compressing chunks to store, decompressing and verifying chunks to read.
  */
-const { libraryDir, level } = workerData as { libraryDir: string; level: number };
+const { level } = workerData as { level: number };
+/**
+ * The library of the request being handled. One set of workers serves every
+ * library of the process; synchronous handlers run one at a time, so this is
+ * set at the start of each and read only inside it.
+ */
+let libraryDir = '';
 const codec = new ChunkCodec(level);
 
 function storeChunk(data: Uint8Array, expect?: string): StoredChunk {
@@ -75,7 +81,7 @@ function extractFile(file: ExtractJob): void {
 }
 
 async function handleAsync(req: Extract<WorkerRequest, { op: 'patch' }>): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
-  const patch = await createPatch(libraryFileSource(libraryDir, req.base, codec), libraryFileSource(libraryDir, req.target, codec), {
+  const patch = await createPatch(libraryFileSource(req.library, req.base, codec), libraryFileSource(req.library, req.target, codec), {
     limit: req.limit,
   });
   if (!patch) return { reply: { id: req.id, ok: true, patch: null }, transfer: [] };
@@ -169,6 +175,7 @@ parentPort?.on('message', (req: WorkerRequest) => {
     return;
   }
   try {
+    libraryDir = req.library;
     reply(handle(req));
   } catch (err) {
     fail(err);

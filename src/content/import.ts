@@ -90,7 +90,7 @@ export async function importArchive(libraryDir: string, path: string, options: I
     }
     await commitStaged(lib, staging, staged, codec);
     await checkComplete(lib, manifest);
-    flushFileSystem(lib.dir);
+    await flushFileSystem(lib.dir);
     const id = await saveManifest(lib, manifest);
     return { manifest: id, kind: header.kind, chunks: staged.size, patches: patches.length };
   } finally {

@@ -201,7 +201,7 @@ export async function ingestTree(libraryDir: string, source: string, options: In
     const manifest = { format: 1 as const, entries: sortEntries(entries) };
     checkManifest(manifest);
     await flusher.idle();
-    flushFileSystem(lib.dir);
+    await flushFileSystem(lib.dir);
     const id = await saveManifest(lib, manifest);
     const stored = new Map<string, number>();
     const added = new Set<string>();

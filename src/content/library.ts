@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -146,19 +146,26 @@ export async function listChunks(lib: Library): Promise<Sha256Hex[]> {
 
 /**
  * Makes everything written so far durable with one syncfs(2) (`sync -f`)
- * instead of one fsync per chunk file, which costs ~0.5 ms each. Falls back
- * to a full `sync` where `-f` is not supported.
+ * instead of one fsync per chunk file, which costs ~0.5 ms each. Runs the
+ * command asynchronously: a site server's event loop keeps serving while the
+ * disk catches up. Falls back to a full `sync` where `-f` is not supported.
  */
-export function flushFileSystem(dir: string): void {
-  const r = spawnSync('sync', ['-f', dir], { stdio: 'ignore' });
-  if (r.status === 0) return;
-  const all = spawnSync('sync', [], { stdio: 'ignore' });
-  if (all.status !== 0) {
+export async function flushFileSystem(dir: string): Promise<void> {
+  if ((await runSync(['-f', dir])) === 0) return;
+  const status = await runSync([]);
+  if (status !== 0) {
     throw new SitecastError('SITECAST_E_IO', `cannot flush ${dir} to disk: \`sync\` failed or is missing`, {
       hint: 'nothing was recorded; check the disk and that coreutils is installed',
-      ...(all.error ? { cause: all.error } : {}),
     });
   }
+}
+
+function runSync(args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn('sync', args, { stdio: 'ignore' });
+    child.on('error', () => resolve(null));
+    child.on('exit', (code) => resolve(code));
+  });
 }
 
 /**

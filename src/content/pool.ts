@@ -27,7 +27,7 @@ export interface ExtractJob {
   chunks: ChunkRef[];
 }
 
-export type WorkerRequest =
+export type WorkerRequest = { library: string } & (
   | { op: 'store'; id: number; data: Uint8Array; expect?: string }
   | { op: 'files'; id: number; paths: string[] }
   | { op: 'storeMany'; id: number; data: Uint8Array; lengths: number[] }
@@ -35,7 +35,8 @@ export type WorkerRequest =
   | { op: 'load'; id: number; hash: string; size: number }
   | { op: 'extractFiles'; id: number; files: ExtractJob[] }
   | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[] }
-  | { op: 'check'; id: number; hash: string };
+  | { op: 'check'; id: number; hash: string }
+);
 
 export type WorkerReply =
   | ({ id: number; ok: true } & StoredChunk)
@@ -47,7 +48,7 @@ export type WorkerReply =
   | { id: number; ok: true; good: boolean; problem?: 'missing' | 'corrupt' }
   | { id: number; ok: false; code: string; message: string; hint?: string };
 
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+type WithoutId<T> = T extends unknown ? Omit<T, 'id' | 'library'> : never;
 
 type Pending = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
 
@@ -57,46 +58,82 @@ export type StoreReply = StoredChunk;
  * A fixed set of chunk workers, one per core. Requests go to the worker with
  * the fewest outstanding; callers bound how many they keep in flight.
  */
-export class ChunkPool {
-  private readonly workers: { worker: Worker; pending: Map<number, Pending> }[] = [];
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+/**
+ * The chunk workers of this process, one per core, started on first use and
+ * shared by every library: a site server ingests, installs and builds deltas
+ * without paying a worker start-up each time. An idle worker is unref'd so it
+ * never keeps a finished process alive.
+ */
+class Workers {
+  readonly slots: Slot[] = [];
   private nextId = 1;
 
-  /** How many workers (one per core). */
-  get size(): number {
-    return this.workers.length;
-  }
-  private closed = false;
-
-  constructor(libraryDir: string, size = Math.max(1, availableParallelism()), level = CHUNK_LEVEL) {
+  constructor(size: number, level: number) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: { libraryDir, level } });
-      const pending = new Map<number, Pending>();
+      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: { level } });
+      const slot: Slot = { worker, pending: new Map() };
       worker.on('message', (reply: WorkerReply) => {
-        const p = pending.get(reply.id);
+        const p = slot.pending.get(reply.id);
         if (!p) return;
-        pending.delete(reply.id);
+        slot.pending.delete(reply.id);
+        if (slot.pending.size === 0) worker.unref();
         if (reply.ok) p.resolve(reply);
         else p.reject(new SitecastError(reply.code as ErrorCode, reply.message, reply.hint ? { hint: reply.hint } : {}));
       });
       worker.on('error', (err) => {
-        for (const p of pending.values()) p.reject(err);
-        pending.clear();
+        for (const p of slot.pending.values()) p.reject(err);
+        slot.pending.clear();
+        const index = this.slots.indexOf(slot);
+        if (index >= 0) this.slots.splice(index, 1, ...new Workers(1, level).slots);
       });
-      this.workers.push({ worker, pending });
+      worker.unref();
+      this.slots.push(slot);
     }
+  }
+
+  send(req: Omit<WorkerRequest, 'id'>, transfer: ArrayBuffer[]): Promise<WorkerReply> {
+    const id = this.nextId++;
+    let target = this.slots[0];
+    for (const s of this.slots) if (target && s.pending.size < target.pending.size) target = s;
+    if (!target) return Promise.reject(new Error('chunk pool has no workers'));
+    const slot = target;
+    return new Promise((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+}
+
+let shared: Workers | undefined;
+
+function sharedWorkers(): Workers {
+  shared ??= new Workers(Math.max(1, availableParallelism()), CHUNK_LEVEL);
+  return shared;
+}
+
+/**
+ * Chunk work on one library, done by the process's shared workers. Cheap to
+ * create; `close()` only stops further requests through this handle.
+ */
+export class ChunkPool {
+  private closed = false;
+
+  constructor(private readonly libraryDir: string) {}
+
+  /** How many workers (one per core). */
+  get size(): number {
+    return sharedWorkers().slots.length;
   }
 
   private send(req: WithoutId<WorkerRequest>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.closed) return Promise.reject(new Error('chunk pool is closed'));
-    const id = this.nextId++;
-    let target = this.workers[0];
-    for (const w of this.workers) if (target && w.pending.size < target.pending.size) target = w;
-    if (!target) return Promise.reject(new Error('chunk pool has no workers'));
-    const slot = target;
-    return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ ...req, id }, transfer);
-    });
+    return sharedWorkers().send({ ...req, library: this.libraryDir } as Omit<WorkerRequest, 'id'>, transfer);
   }
 
   /**
@@ -157,8 +194,7 @@ export class ChunkPool {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled(this.workers.map((w) => w.worker.terminate()));
+    await Promise.resolve();
   }
 }

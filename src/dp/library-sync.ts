@@ -1,4 +1,5 @@
-import { readFile, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { forEachBounded } from '../content/concurrency.js';
 import { flushFileSystem, hasManifest, loadManifest, manifestPath, openLibrary } from '../content/library.js';
 import { chunkPath } from '../content/store.js';
@@ -24,7 +25,8 @@ async function sizeOf(path: string): Promise<number | undefined> {
 
 /**
  * Brings one version into a DP's content library: every chunk the DP lacks is
- * copied from the site library (as the compressed frame, not recompressed),
+ * hard-linked from the site library when both are on one file system, else
+ * copied (as the compressed frame, not recompressed),
  * the file system is flushed once, and the manifest is written last. A DP
  * library therefore never names a chunk it does not hold, whatever moment a
  * crash or a full disk interrupts the copy.
@@ -48,19 +50,26 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
     const source = chunkPath(site.dir, hash);
     const [have, want] = await Promise.all([sizeOf(target), sizeOf(source)]);
     if (have !== undefined && have === want) return;
+    if (have !== undefined) await unlink(target).catch(() => undefined);
+    // Chunk files are immutable (mode 0444, named by their hash): on the same
+    // file system a hard link shares one copy; across file systems we copy.
+    if (await linkChunk(source, target, dp.dir, hash)) {
+      copied += 1;
+      copiedBytes += want ?? 0;
+      return;
+    }
     let frame: Buffer;
     try {
       frame = await readFile(source);
     } catch (err) {
       throw ioError(`cannot read chunk ${hash} from the site library`, err);
     }
-    if (have !== undefined) await unlink(target).catch(() => undefined);
     await writeContentAddressed(target, frame, { durable: false, mode: 0o444 });
     copied += 1;
     copiedBytes += frame.length;
   });
   signal?.throwIfAborted();
-  flushFileSystem(dp.dir);
+  await flushFileSystem(dp.dir);
   let bytes: Buffer;
   try {
     bytes = await readFile(manifestPath(site, id));
@@ -69,4 +78,18 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
   }
   await writeFileAtomic(manifestPath(dp, id), bytes);
   return { manifest, copied, copiedBytes };
+}
+
+/** Links a site chunk into a DP library; false when they are on different file systems (or links are refused). */
+async function linkChunk(source: string, target: string, dpDir: string, hash: string): Promise<boolean> {
+  try {
+    await mkdir(dirname(target), { recursive: true });
+    await link(source, target);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return true;
+    if (code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK' || code === 'ENOTSUP') return false;
+    throw ioError(`cannot store chunk ${hash} in DP library ${dpDir}`, err);
+  }
 }

@@ -111,7 +111,7 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
     const previous = live === undefined ? undefined : { dir: join(dp.smspkg, live.version), manifest: liveManifest };
     result = await buildVersion({ build, library: dp.library, manifest, previous, signal: options.signal });
     // Everything of the new version durable before anything points at it.
-    flushFileSystem(dp.root);
+    await flushFileSystem(dp.root);
     const marker: Marker = { format: 1, packageId, sourceVersion, manifest: manifestId };
     await writeFileAtomic(markerPath(dp, name), `${JSON.stringify(marker)}\n`);
   } catch (err) {
