@@ -1,16 +1,40 @@
 import { Command, CommanderError } from 'commander';
-import { registerClients } from './clients.js';
-import { registerAddress } from './address.js';
-import { registerContent, type Run } from './content.js';
-import { registerCourier } from './courier.js';
-import { registerDemo } from './demo.js';
-import { registerDp } from './dp.js';
-import { registerPackage } from './package.js';
-import { registerSite } from './site.js';
-import { registerStatus } from './status.js';
+import type { Run } from './content.js';
 import { processIo, reportError, usage, type Io } from './output.js';
 
 export const VERSION = '0.1.0';
+
+type Register = (program: Command, io: Io, run: Run) => void;
+
+/**
+ * Command groups by their top-level words, loaded only when named: each group
+ * pulls in its own dependencies (the database layer, zstd, the HTTP client),
+ * and a command should not pay to load the others. Help, `--version` and an
+ * unknown word load every group, so the listing and the errors are complete.
+ */
+const GROUPS: { words: string[]; load: () => Promise<Register[]> }[] = [
+  { words: ['content'], load: async () => [(await import('./content.js')).registerContent] },
+  {
+    words: ['site'],
+    load: async () => [(await import('./site.js')).registerSite, (await import('./demo.js')).registerDemo],
+  },
+  { words: ['dp'], load: async () => [(await import('./dp.js')).registerDp] },
+  { words: ['package'], load: async () => [(await import('./package.js')).registerPackage] },
+  { words: ['status'], load: async () => [(await import('./status.js')).registerStatus] },
+  { words: ['address'], load: async () => [(await import('./address.js')).registerAddress] },
+  { words: ['courier'], load: async () => [(await import('./courier.js')).registerCourier] },
+  {
+    words: ['client', 'collection', 'advertise', 'advertisement', 'boundary'],
+    load: async () => [(await import('./clients.js')).registerClients],
+  },
+];
+
+async function commandGroups(argv: string[]): Promise<Register[]> {
+  const word = argv.find((a) => !a.startsWith('-'));
+  const group = GROUPS.find((g) => word !== undefined && g.words.includes(word));
+  const chosen = group ? [group] : GROUPS;
+  return (await Promise.all(chosen.map((g) => g.load()))).flat();
+}
 
 /**
  * The `sitecast` command. Returns the exit code: 0 success, 1 failure (or
@@ -35,15 +59,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       exitCode = isUsage(err) ? 2 : 1;
     }
   };
-  registerContent(program, io, run);
-  registerSite(program, io, run);
-  registerDemo(program, io, run);
-  registerDp(program, io, run);
-  registerPackage(program, io, run);
-  registerStatus(program, io, run);
-  registerAddress(program, io, run);
-  registerCourier(program, io, run);
-  registerClients(program, io, run);
+  for (const register of await commandGroups(argv)) register(program, io, run);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,11 +1,11 @@
-import { link, mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { forEachBounded } from '../content/concurrency.js';
 import { flushFileSystem, hasManifest, loadManifest, manifestPath, openLibrary } from '../content/library.js';
 import { chunkPath } from '../content/store.js';
 import type { Manifest, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
-import { writeContentAddressed, writeFileAtomic } from '../fs/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 
 export interface SyncResult {
   manifest: Manifest;
@@ -25,8 +25,7 @@ async function sizeOf(path: string): Promise<number | undefined> {
 
 /**
  * Brings one version into a DP's content library: every chunk the DP lacks is
- * hard-linked from the site library when both are on one file system, else
- * copied (as the compressed frame, not recompressed),
+ * copied from the site library (as the compressed frame, not recompressed),
  * the file system is flushed once, and the manifest is written last. A DP
  * library therefore never names a chunk it does not hold, whatever moment a
  * crash or a full disk interrupts the copy.
@@ -51,22 +50,20 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
     const [have, want] = await Promise.all([sizeOf(target), sizeOf(source)]);
     if (have !== undefined && have === want) return;
     if (have !== undefined) await unlink(target).catch(() => undefined);
-    // Chunk files are immutable (mode 0444, named by their hash): on the same
-    // file system a hard link shares one copy; across file systems we copy.
-    if (await linkChunk(source, target, dp.dir, hash)) {
-      copied += 1;
-      copiedBytes += want ?? 0;
-      return;
-    }
-    let frame: Buffer;
+    // A DP holds its own copy, never a link to the site's: a damaged file on
+    // one must not damage the other. The kernel copies (copy_file_range).
+    const tmp = `${target}.${process.pid}.${copied}.tmp`;
     try {
-      frame = await readFile(source);
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(source, tmp);
+      await chmod(tmp, 0o444);
+      await rename(tmp, target);
     } catch (err) {
-      throw ioError(`cannot read chunk ${hash} from the site library`, err);
+      await unlink(tmp).catch(() => undefined);
+      throw ioError(`cannot copy chunk ${hash} into DP library ${dp.dir}`, err);
     }
-    await writeContentAddressed(target, frame, { durable: false, mode: 0o444 });
     copied += 1;
-    copiedBytes += frame.length;
+    copiedBytes += want ?? 0;
   });
   signal?.throwIfAborted();
   await flushFileSystem(dp.dir);
@@ -80,16 +77,3 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
   return { manifest, copied, copiedBytes };
 }
 
-/** Links a site chunk into a DP library; false when they are on different file systems (or links are refused). */
-async function linkChunk(source: string, target: string, dpDir: string, hash: string): Promise<boolean> {
-  try {
-    await mkdir(dirname(target), { recursive: true });
-    await link(source, target);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return true;
-    if (code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK' || code === 'ENOTSUP') return false;
-    throw ioError(`cannot store chunk ${hash} in DP library ${dpDir}`, err);
-  }
-}
