@@ -144,27 +144,24 @@ export async function approveClient(site: SiteDb, idOrName: string): Promise<Cli
 }
 
 /**
- * Records when clients were last seen, from where and in which boundary, many
- * at once: the management point batches these. A client found in another
- * boundary than before changes what `boundary:` rules match, so the policy
- * version moves.
+ * Records when clients were last seen, from where and in which boundary:
+ * the management point batches these. `boundaryChanged` says that some
+ * client was found in another boundary than recorded, which changes what
+ * `boundary:` rules match, so the policy version moves.
  */
 export async function touchClients(
   site: SiteDb,
   seen: ReadonlyMap<string, { time: string; ip: string; boundary: string | null }>,
+  boundaryChanged = false,
 ): Promise<void> {
   if (seen.size === 0) return;
   const db = clientDb(site);
   await guard(site, 'clients last seen', () =>
     db.transaction().execute(async (trx) => {
-      let moved = false;
       for (const [id, s] of seen) {
-        const old = await trx.selectFrom('clients').select('boundary').where('id', '=', id).executeTakeFirst();
-        if (old === undefined) continue;
-        if (old.boundary !== s.boundary) moved = true;
         await trx.updateTable('clients').set({ last_seen_at: s.time, ip: s.ip, boundary: s.boundary }).where('id', '=', id).execute();
       }
-      if (moved) await bumpPolicyVersion(trx);
+      if (boundaryChanged) await bumpPolicyVersion(trx);
     }),
   );
 }

@@ -28,7 +28,9 @@ export interface PolicyOptions {
   pollSeconds?: number;
 }
 
-const SEEN_FLUSH_MS = 5000;
+/** Last-seen times are soft state: one transaction (one fsync) a minute at most, so the database never paces policy answers. */
+const SEEN_FLUSH_MS = 60_000;
+const SEEN_EVERY_MS = 60_000;
 const MANIFEST_ID = /^[0-9a-f]{64}$/;
 
 function fail(reply: FastifyReply, err: unknown): FastifyReply {
@@ -66,15 +68,27 @@ export async function policyPlugin(app: FastifyInstance, options: PolicyOptions)
   const pollSeconds = options.pollSeconds ?? 60;
   const cache = new PolicyCache(ctx.db, ctx.paths.mpPkginfo);
   const seen = new Map<string, { time: string; ip: string; boundary: string | null }>();
+  const recorded = new Map<string, number>();
+  let boundaryChanged = false;
   let flushing: Promise<void> = Promise.resolve();
   const flushSeen = (): Promise<void> => {
     if (seen.size === 0) return flushing;
-    const batch = new Map(seen);
+    const entries = [...seen];
     seen.clear();
+    const moved = boundaryChanged;
+    boundaryChanged = false;
     flushing = flushing
-      .then(() => touchClients(ctx.db, batch))
+      .then(() => touchClients(ctx.db, new Map(entries), moved))
       .catch((err: unknown) => log.error('cannot record when clients were last seen', err));
     return flushing;
+  };
+  const noteSeen = (client: { id: string; boundary: string | null }, ip: string, boundary: string | null): void => {
+    const now = Date.now();
+    const changed = boundary !== client.boundary;
+    if (!changed && now - (recorded.get(client.id) ?? 0) < SEEN_EVERY_MS) return;
+    if (changed) boundaryChanged = true;
+    recorded.set(client.id, now);
+    seen.set(client.id, { time: new Date(now).toISOString(), ip, boundary });
   };
   const timer = setInterval(() => void flushSeen(), SEEN_FLUSH_MS);
   timer.unref();
@@ -142,7 +156,7 @@ export async function policyPlugin(app: FastifyInstance, options: PolicyOptions)
         });
       }
       const boundary = await cache.boundaryOf(request.ip);
-      seen.set(client.id, { time: new Date().toISOString(), ip: request.ip, boundary: boundary?.site === ctx.siteCode ? boundary.name : null });
+      noteSeen(client, request.ip, boundary?.site === ctx.siteCode ? boundary.name : null);
       const moved = boundary !== undefined && boundary.site !== ctx.siteCode ? { site: boundary.site, mp: boundary.mpUrl } : null;
       const now = new Date().toISOString();
       const ads = (await cache.advertisementsOf(client)).filter((a) => a.available <= now && (a.expires === null || a.expires > now));
