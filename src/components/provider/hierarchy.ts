@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { addDp, type Dp } from '../../db/index.js';
 import { acceptJoin, ancestry, childToward, createJoinToken, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
@@ -31,6 +32,14 @@ export function hierarchyRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 }
 
+function isEd25519(pem: string): boolean {
+  try {
+    return createPublicKey(pem).asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `POST /site/v1/join`, outside the admin prefix and without a bearer
  * token: the join token is the credential. The child is recorded with its
@@ -39,6 +48,7 @@ export function hierarchyRoutes(app: FastifyInstance, deps: RouteDeps): void {
 export function joinRoute(app: FastifyInstance, deps: RouteDeps): void {
   const { db, config } = deps.ctx;
   addRoute(app, deps, ROUTES.join, async ({ body }) => {
+    if (!isEd25519(body.publicKey)) throw new SitecastError('SITECAST_E_INVALID_VALUE', 'publicKey: not an Ed25519 public key in SPKI PEM');
     try {
       await acceptJoin(db, {
         token: body.token,
