@@ -72,14 +72,14 @@ export function rateAt(rate: HourlyRate, at: Date): number | null {
   return rate[at.getHours()] ?? null;
 }
 
-function parseDays(text: string): number[] {
+function parseDays(text: string, full: string): number[] {
   if (text === 'all') return [0, 1, 2, 3, 4, 5, 6];
   const out = new Set<number>();
   for (const part of text.split(',')) {
     const [a, b, extra] = part.split('-');
     const from = DAYS.indexOf(a as (typeof DAYS)[number]);
     const to = b === undefined ? from : DAYS.indexOf(b as (typeof DAYS)[number]);
-    if (from < 0 || to < 0 || extra !== undefined) throw invalid('window', text, `unknown days "${part}" (use mon … sun, a range like mon-fri, a list like sat,sun, or all)`);
+    if (from < 0 || to < 0 || extra !== undefined) throw invalid('window', full, `unknown days "${part}" (use mon … sun, a range like mon-fri, a list like sat,sun, or all)`);
     for (let d = from; ; d = (d + 1) % 7) {
       out.add(d);
       if (d === to) break;
@@ -110,7 +110,7 @@ export function parseWindow(text: string): Window {
   if (parts.length !== 3) throw invalid('window', text, 'expected three words: days, hours, priorities');
   const [days, hours, level] = parts as [string, string, string];
   if (!(LEVELS as readonly string[]).includes(level)) throw invalid('window', text, `"${level}" is not all, medium, high or closed`);
-  return { days: parseDays(days.toLowerCase()), ...parseHours('window', hours, text), level: level as Level };
+  return { days: parseDays(days.toLowerCase(), text), ...parseHours('window', hours, text), level: level as Level };
 }
 
 /** Applies windows in order, later ones over earlier ones. */

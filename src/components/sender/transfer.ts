@@ -1,4 +1,4 @@
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Address } from '../../db/addresses.js';
 import { SitecastError, isSitecastError } from '../../errors.js';
@@ -49,6 +49,12 @@ export async function runTransfer(p: Pending, deps: TransferDeps, signal: AbortS
     await writeSendStatus(p.path, req, status);
     await rename(p.path, srs);
   } else await writeSendStatus(srs, req, status);
+
+  const missing = await stat(file).then(
+    () => false,
+    (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+  );
+  if (missing) return { kind: 'bad', request: req, error: missingFile(req).message };
 
   let lastWrite = 0;
   let writing: Promise<void> = Promise.resolve();

@@ -18,6 +18,8 @@ export interface Pair {
   priUrl: string;
   priApp: FastifyInstance;
   dir: string;
+  /** Runs at the end of the test before the folders are removed (close components here). */
+  defer(fn: () => Promise<unknown>): void;
 }
 
 /** Two sites that know each other's keys, the receiver's endpoint on a free loopback port. */
@@ -32,7 +34,7 @@ export async function sitePair(t: Ctx): Promise<Pair> {
   await priApp.register(receivePlugin, { ctx: pri });
   const priUrl = await priApp.listen({ host: '127.0.0.1', port: 0 });
   b.defer(() => priApp.close());
-  return { cen, pri, priUrl, priApp, dir: a.dir };
+  return { cen, pri, priUrl, priApp, dir: a.dir, defer: (fn) => a.defer(fn) };
 }
 
 let counter = 0;

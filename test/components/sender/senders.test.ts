@@ -127,7 +127,7 @@ for (const k of KINDS) {
       partBytes: 256 * 1024,
     });
     await component.start();
-    t.after(() => component.close());
+    p.defer(() => component.close());
     const { req, file, data } = await makeRequest(p.cen, 2 * 1024 * 1024);
     await writeSendRequest(p.cen.paths, { ...req, sender: k.kind });
     const outbox = join(p.cen.paths.scheduleOutboxes, k.kind);
