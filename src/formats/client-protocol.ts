@@ -1,5 +1,6 @@
 import { type KeyObject, createHash, sign, verify } from 'node:crypto';
 import { z } from 'zod';
+import { isOneLine } from '../db/values.js';
 import { nalFileSchema, pkgFileSchema } from './instructions.js';
 
 /**
@@ -54,7 +55,12 @@ export function verifyText(key: KeyObject, text: string | Uint8Array, signature:
 }
 
 export const registerRequestSchema = z.strictObject({
-  name: z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/),
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .refine(isOneLine, 'must be one line without control characters'),
   publicKey: publicKeyPem,
   time: isoTime,
   /** Proof that the caller holds the private key: a signature over registerSigningText. */
