@@ -25,6 +25,9 @@ export { createHttpSender, DEFAULT_PART_BYTES } from './http.js';
 export { createLanSender } from './lan.js';
 export { createCourierSender, importParcel } from './courier.js';
 export { addressQueues, type AddressQueue } from './scan.js';
+export { RateMeter, rateWindows, type RateSample } from './meter.js';
+export { pick, limitOf, defaultAddress, byPriorityThenAge, type Pending } from './queue.js';
+export { runTransfer, retryDelayMs } from './transfer.js';
 
 export const SENDERS: Readonly<Record<SenderKind, SenderFactory>> = { http: createHttpSender, lan: createLanSender, courier: createCourierSender };
 
