@@ -26,8 +26,9 @@ export const sendStatusSchema = z.strictObject({
 });
 export type SendStatus = z.infer<typeof sendStatusSchema>;
 
-const srsSchema = sendRequestSchema.extend({ status: sendStatusSchema });
-export type SendRequestWithStatus = z.infer<typeof srsSchema>;
+/** The `.SRS` body: the request and its status. */
+export const sendRequestWithStatusSchema = sendRequestSchema.extend({ status: sendStatusSchema });
+export type SendRequestWithStatus = z.infer<typeof sendRequestWithStatusSchema>;
 
 export function initialStatus(req: SendRequest): SendStatus {
   return { state: 'connecting', bytesSent: 0, bytesTotal: req.bytes, attempts: 0, nextRetry: null, lastError: null, updated: new Date().toISOString() };

@@ -52,7 +52,7 @@ export function verifyRequest(publicKeyPem: string, p: SignedParts, signature: s
   const t = Date.parse(p.time);
   if (!Number.isFinite(t) || !/^\d{4}-\d\d-\d\dT/.test(p.time)) throw unauthorized(`site ${p.from}: the request has no valid ${HEADER_TIME}`);
   if (Math.abs(now - t) > CLOCK_SKEW_MS) throw unauthorized(`site ${p.from}: the request time ${p.time} is more than 5 minutes from this site's clock`);
-  let ok = false;
+  let ok: boolean;
   try {
     ok = verify(null, Buffer.from(canonical(p)), createPublicKey(publicKeyPem), Buffer.from(signature, 'base64'));
   } catch {

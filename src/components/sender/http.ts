@@ -167,7 +167,7 @@ function call(a: UploadArgs, method: 'GET' | 'PUT', path: string, body: Buffer |
         if (settled) return;
         settled = true;
         a.wire.report(r.socket, a.wire.sent);
-        let parsed: unknown = undefined;
+        let parsed: unknown;
         try {
           parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
