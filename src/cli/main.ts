@@ -23,6 +23,7 @@ const GROUPS: { words: string[]; load: () => Promise<Register[]> }[] = [
   { words: ['status'], load: async () => [(await import('./status.js')).registerStatus] },
   { words: ['address'], load: async () => [(await import('./address.js')).registerAddress] },
   { words: ['courier'], load: async () => [(await import('./courier.js')).registerCourier] },
+  { words: ['lab'], load: async () => [(await import('./lab.js')).registerLab] },
   {
     words: ['client', 'collection', 'advertise', 'advertisement', 'boundary'],
     load: async () => [(await import('./clients.js')).registerClients],
