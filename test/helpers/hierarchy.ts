@@ -1,25 +1,12 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initSite } from '../../src/site/init.js';
-import { initChildSite } from '../../src/site/join.js';
+import { buildChain, callAdmin } from '../../src/site/lab-chain.js';
 import { type SiteHandle, type StartOptions, startSite } from '../../src/site/server.js';
 
-type Ctx = { after: (fn: () => Promise<void>) => void };
+export { freePort } from '../../src/site/lab-chain.js';
 
-/** A free loopback port: sites that join others need a real URL before they start. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+type Ctx = { after: (fn: () => Promise<void>) => void };
 
 /** Fast timers for tests: a hierarchy converges in seconds. */
 export const FAST: StartOptions = {
@@ -51,13 +38,8 @@ export interface Lab {
 }
 
 /** Calls a site's admin API with its admin token; returns status and JSON. */
-export async function api(site: { handle: SiteHandle; token: string }, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${site.handle.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${site.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: (await res.json()) as unknown };
+export async function api(site: { handle: SiteHandle; token: string }, method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  return callAdmin({ url: site.handle.url, token: site.token }, method, path, body);
 }
 
 /**
@@ -89,22 +71,12 @@ export async function startLab(t: Ctx, codes: string[] = ['CEN', 'PRI', 'SEC'], 
       return next;
     },
   };
-  let parent: LabSite | undefined;
-  for (const code of codes) {
-    const root = join(dir, code.toLowerCase());
-    const listen = `127.0.0.1:${await freePort()}`;
-    let token: string;
-    if (parent === undefined) token = (await initSite(root, { code, listen })).adminToken;
-    else {
-      const invite = await api(parent, 'POST', '/api/v1/site/invitations', { child: code });
-      if (invite.status !== 201) throw new Error(`invite ${code}: ${JSON.stringify(invite.json)}`);
-      const joinToken = (invite.json as { token: string }).token;
-      token = (await initChildSite(root, { code, listen, parent: parent.handle.url, joinToken })).adminToken;
-    }
-    const handle = await startSite(root, options);
-    parent = { code, root, token, handle };
-    sites.set(code, parent);
-  }
+  await buildChain<SiteHandle>({
+    dir,
+    codes,
+    start: (site) => startSite(site.root, options),
+    started: (site, handle) => sites.set(site.code, { code: site.code, root: site.root, token: site.token, handle }),
+  });
   return lab;
 }
 
