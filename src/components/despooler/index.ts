@@ -1,9 +1,10 @@
-import { addStatusMessage, getLocalSite } from '../../db/index.js';
+import { getLocalSite } from '../../db/index.js';
 import { getSiteNode, listSiteNodes } from '../../db/hierarchy.js';
 import { type ErrorCode, SitecastError } from '../../errors.js';
 import { readBundle } from '../../formats/bundle.js';
 import { Inbox, type InboxEntry } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
+import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 import { applyPackage } from './package.js';
 import { applySite, applyStatus } from './reports.js';
@@ -47,7 +48,7 @@ export class Despooler implements Component {
   readonly name = 'despooler' as const;
   private readonly log: ComponentLog;
   private readonly inbox: Inbox;
-  private closing: Promise<void> | undefined;
+  private readonly life: InboxLifecycle;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -61,37 +62,26 @@ export class Despooler implements Component {
       handler: (file) => this.handle(file),
       retry: { initialMs: options.retry?.initialMs ?? 2000, maxMs: options.retry?.maxMs ?? 5 * 60_000 },
       ...(options.rescanMs === undefined ? {} : { rescanMs: options.rescanMs }),
-      onBad: async (name, reason) => {
-        this.log.warn(`${name} refused, moved to receive/bad/: ${reason}`);
-        await addStatusMessage(ctx.db, {
-          severity: 'error',
-          component: 'despooler',
-          site: ctx.siteCode,
-          packageId: packageOf(name),
-          text: `bundle ${name} refused: ${reason}`.slice(0, 8000),
-        });
-        ctx.wake('statmgr');
-      },
-      onError: (err, name) => this.log.warn(`will retry ${name ?? 'the scan of despoolr.box/receive'}: ${err instanceof Error ? err.message : String(err)}`),
+      ...inboxHooks(ctx, this.log, {
+        component: 'despooler',
+        box: 'despoolr.box/receive',
+        message: (name, reason) => ({ packageId: packageOf(name), text: `bundle ${name} refused: ${reason}`.slice(0, 8000) }),
+        afterBad: () => ctx.wake('statmgr'),
+      }),
     });
+    this.life = new InboxLifecycle(this.log, [this.inbox], 'despoolr.box/receive');
   }
 
-  async start(): Promise<void> {
-    await this.inbox.start();
-    this.log.info('started; watching despoolr.box/receive');
+  start(): Promise<void> {
+    return this.life.start();
   }
 
   wake(): void {
-    this.inbox.wake();
+    this.life.wake();
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.inbox.close();
-      this.log.info('stopped');
-      await this.log.flush();
-    })();
-    return this.closing;
+    return this.life.close();
   }
 
   private async handle(file: InboxEntry): Promise<void> {

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addStatusMessage } from '../../db/index.js';
 import { isSitecastError } from '../../errors.js';
 import { parsePkn, pknName, serializePkn } from '../../formats/pkn.js';
 import { Inbox, type InboxEntry, dropFile } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
+import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 import { Semaphore } from './limit.js';
 import { type DistributionSettings, type PackageJob, distributePackage, retryError } from './package.js';
@@ -36,7 +36,7 @@ export class DistributionManager implements Component {
   private readonly inbox: Inbox;
   private readonly settings: DistributionSettings;
   private readonly ingestLimit = new Semaphore(1);
-  private closing: Promise<void> | undefined;
+  private readonly life: InboxLifecycle;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -55,34 +55,26 @@ export class DistributionManager implements Component {
       handler: (file, signal) => this.handle(file, signal),
       retry: { initialMs: this.settings.retryInitialMs, maxMs: this.settings.retryMaxMs },
       ...(options.rescanMs === undefined ? {} : { rescanMs: options.rescanMs }),
-      onBad: async (name, reason) => {
-        this.log.warn(`${name} moved to bad/: ${reason}`);
-        await addStatusMessage(ctx.db, { severity: 'error', component: 'distmgr', site: ctx.siteCode, text: `distmgr.box/${name} moved to bad/: ${reason}` });
-      },
+      onBad: inboxHooks(ctx, this.log, { component: 'distmgr', box: 'distmgr.box' }).onBad,
       onError: (err, name) => {
         if (isSitecastError(err) && err.message.endsWith('will retry')) this.log.info(err.message);
         else this.log.error(`will retry ${name ?? 'the scan of distmgr.box'}`, err);
       },
     });
+    this.life = new InboxLifecycle(this.log, [this.inbox], 'distmgr.box');
   }
 
   async start(): Promise<void> {
     await this.resumeUnfinished();
-    await this.inbox.start();
-    this.log.info('started; watching distmgr.box');
+    await this.life.start();
   }
 
   wake(): void {
-    this.inbox.wake();
+    this.life.wake();
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.inbox.close();
-      this.log.info('stopped');
-      await this.log.flush();
-    })();
-    return this.closing;
+    return this.life.close();
   }
 
   private async handle(file: InboxEntry, signal: AbortSignal): Promise<void> {

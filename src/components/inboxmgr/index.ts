@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addStatusMessage } from '../../db/index.js';
 import { writeFileAtomic } from '../../fs/atomic.js';
 import { checkInstructionFile } from '../../formats/instructions.js';
 import { Inbox, type InboxEntry } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
+import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 
 export interface InboxManagerOptions {
@@ -23,7 +23,7 @@ export class InboxManager implements Component {
   readonly name = 'inboxmgr' as const;
   private readonly log: ComponentLog;
   private readonly inbox: Inbox;
-  private closing: Promise<void> | undefined;
+  private readonly life: InboxLifecycle;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -34,30 +34,21 @@ export class InboxManager implements Component {
       dir: ctx.paths.pkginfo,
       handler: (file) => this.copy(file),
       ...(options.rescanMs === undefined ? {} : { rescanMs: options.rescanMs }),
-      onBad: async (name, reason) => {
-        this.log.warn(`${name} moved to bad/: ${reason}`);
-        await addStatusMessage(ctx.db, { severity: 'error', component: 'inboxmgr', site: ctx.siteCode, text: `pkginfo.box/${name} moved to bad/: ${reason}` });
-      },
-      onError: (err, name) => this.log.error(`will retry ${name ?? 'the scan of pkginfo.box'}`, err),
+      ...inboxHooks(ctx, this.log, { component: 'inboxmgr', box: 'pkginfo.box' }),
     });
+    this.life = new InboxLifecycle(this.log, [this.inbox], 'pkginfo.box');
   }
 
-  async start(): Promise<void> {
-    await this.inbox.start();
-    this.log.info('started; watching pkginfo.box');
+  start(): Promise<void> {
+    return this.life.start();
   }
 
   wake(): void {
-    this.inbox.wake();
+    this.life.wake();
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.inbox.close();
-      this.log.info('stopped');
-      await this.log.flush();
-    })();
-    return this.closing;
+    return this.life.close();
   }
 
   private async copy(file: InboxEntry): Promise<void> {

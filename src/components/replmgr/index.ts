@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { addStatusMessage, getPackage, type Priority } from '../../db/index.js';
+import { getPackage, type Priority } from '../../db/index.js';
 import { MINIJOB_SUFFIX, REPLICATION_FORMAT, RPT_SUFFIX, type Minijob, type ReplicationRequest, parseReplicationRequest, serialize, stampedName } from '../../formats/replication.js';
 import { Inbox, type InboxEntry, dropFile } from '../../inbox/index.js';
 import { isSitecastError } from '../../errors.js';
 import type { Component, SiteContext } from '../../site/context.js';
+import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 
 export interface ReplicationManagerOptions {
@@ -29,7 +30,7 @@ export class ReplicationManager implements Component {
   readonly name = 'replmgr' as const;
   private readonly log: ComponentLog;
   private readonly inboxes: Inbox[];
-  private closing: Promise<void> | undefined;
+  private readonly life: InboxLifecycle;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -43,31 +44,22 @@ export class ReplicationManager implements Component {
           accept: (name) => name.endsWith(RPT_SUFFIX),
           handler: (file) => this.handle(file, priority),
           ...(options.rescanMs === undefined ? {} : { rescanMs: options.rescanMs }),
-          onBad: async (name, reason) => {
-            this.log.warn(`outbound/${priority}/${name} moved to bad/: ${reason}`);
-            await addStatusMessage(ctx.db, { severity: 'error', component: 'replmgr', site: ctx.siteCode, text: `replmgr.box/outbound/${priority}/${name} moved to bad/: ${reason}`.slice(0, 8000) });
-          },
-          onError: (err, name) => this.log.error(`will retry ${name ?? `the scan of outbound/${priority}`}`, err),
+          ...inboxHooks(ctx, this.log, { component: 'replmgr', box: `replmgr.box/outbound/${priority}` }),
         }),
     );
+    this.life = new InboxLifecycle(this.log, this.inboxes, 'replmgr.box/outbound/{high,medium,low}');
   }
 
-  async start(): Promise<void> {
-    for (const inbox of this.inboxes) await inbox.start();
-    this.log.info('started; watching replmgr.box/outbound/{high,medium,low}');
+  start(): Promise<void> {
+    return this.life.start();
   }
 
   wake(): void {
-    for (const inbox of this.inboxes) inbox.wake();
+    this.life.wake();
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await Promise.allSettled(this.inboxes.map((i) => i.close()));
-      this.log.info('stopped');
-      await this.log.flush();
-    })();
-    return this.closing;
+    return this.life.close();
   }
 
   private async handle(file: InboxEntry, priority: Priority): Promise<void> {

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getAddress } from '../../db/addresses.js';
-import { addStatusMessage } from '../../db/index.js';
 import { recordSent } from '../../db/hierarchy.js';
 import { type BundleHeader, writeBundle } from '../../formats/bundle.js';
 import { MINIJOB_SUFFIX, type Minijob, parseMinijob } from '../../formats/replication.js';
 import { type SenderKind, writeSendRequest } from '../../formats/srq.js';
 import { Inbox, type InboxEntry } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
+import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 import { buildPackageBundle, planPackage } from './package-bundle.js';
 
@@ -29,7 +29,7 @@ export class Scheduler implements Component {
   readonly name = 'scheduler' as const;
   private readonly log: ComponentLog;
   private readonly inbox: Inbox;
-  private closing: Promise<void> | undefined;
+  private readonly life: InboxLifecycle;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -45,30 +45,21 @@ export class Scheduler implements Component {
       sort: (a, b) => rank(a.name) - rank(b.name) || a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1),
       retry: { initialMs: options.retry?.initialMs ?? 2000, maxMs: options.retry?.maxMs ?? 5 * 60_000 },
       ...(options.rescanMs === undefined ? {} : { rescanMs: options.rescanMs }),
-      onBad: async (name, reason) => {
-        this.log.warn(`${name} moved to bad/: ${reason}`);
-        await addStatusMessage(ctx.db, { severity: 'error', component: 'scheduler', site: ctx.siteCode, text: `schedule.box/${name} moved to bad/: ${reason}`.slice(0, 8000) });
-      },
-      onError: (err, name) => this.log.warn(`will retry ${name ?? 'the scan of schedule.box'}: ${err instanceof Error ? err.message : String(err)}`),
+      ...inboxHooks(ctx, this.log, { component: 'scheduler', box: 'schedule.box' }),
     });
+    this.life = new InboxLifecycle(this.log, [this.inbox], 'schedule.box');
   }
 
-  async start(): Promise<void> {
-    await this.inbox.start();
-    this.log.info('started; watching schedule.box');
+  start(): Promise<void> {
+    return this.life.start();
   }
 
   wake(): void {
-    this.inbox.wake();
+    this.life.wake();
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.inbox.close();
-      this.log.info('stopped');
-      await this.log.flush();
-    })();
-    return this.closing;
+    return this.life.close();
   }
 
   private async senderFor(to: string): Promise<SenderKind> {
