@@ -144,6 +144,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
     await app.register(mpPlugin, { pkginfoDir: paths.mpPkginfo });
     await app.register(receivePlugin, { ctx });
     await app.register(policyPlugin, { ctx });
+    await app.register((await import('./live/plugin.js')).livePlugin, { ctx });
     await registerProvider(app, ctx, options.provider !== false, log);
     const listen = options.listen ?? config.listen;
     await app.listen({ host: listen.host, port: listen.port });
