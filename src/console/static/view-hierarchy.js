@@ -1,0 +1,160 @@
+/* global setTimeout */
+import { get } from './api.js';
+import { fill, formatBytes, formatRate, h } from './dom.js';
+import { STATES, store } from './store.js';
+import { rateChart, scheduleEditor, rateLimitForm } from './view-addresses.js';
+import { stateBar } from './view-common.js';
+
+/**
+ * The hierarchy as this site knows it: sites as a tree, each with its DPs
+ * (and how the packages on them stand), and this site's addresses: queue,
+ * what is sending, the current rate, the last error, with their limits and
+ * schedules.
+ */
+export function hierarchyView() {
+  let sites = [];
+  let dps = [];
+  let full = new Map();
+  const tree = h('ul', { class: 'tree', id: 'site-tree', 'aria-label': 'Sites' });
+  const addrBody = h('tbody');
+  const charts = h('div', { class: 'charts', id: 'rate-charts' });
+  const editors = h('div');
+  const status = h('p', { class: 'note', role: 'status' });
+
+  const dpCounts = (site, dp) => {
+    const c = { pending: 0, installed: 0, retrying: 0, failed: 0 };
+    for (const d of store.dps.values()) if (d.site === site && d.dp === dp) c[d.state] += 1;
+    return c;
+  };
+
+  const renderTree = () => {
+    const byParent = new Map();
+    for (const s of sites) {
+      const list = byParent.get(s.parentCode ?? '') ?? [];
+      list.push(s);
+      byParent.set(s.parentCode ?? '', list);
+    }
+    const codes = new Set(sites.map((s) => s.code));
+    const roots = sites.filter((s) => s.parentCode === null || !codes.has(s.parentCode));
+    const node = (s) => {
+      const mine = dps.filter((d) => d.site === s.code);
+      const children = (byParent.get(s.code) ?? []).filter((c) => c !== s);
+      return h(
+        'li',
+        { 'data-site': s.code },
+        h('span', { class: 'site-name' }, `${s.code} — ${s.name}`),
+        s.isLocal ? h('span', { class: 'badge' }, 'this site') : null,
+        s.url === null ? null : h('span', { class: 'muted' }, ` ${s.url}`),
+        h(
+          'ul',
+          {},
+          mine.length === 0 ? h('li', { class: 'muted' }, 'no distribution points') : null,
+          mine.map((d) => {
+            const c = dpCounts(d.site, d.name);
+            const n = STATES.reduce((k, st) => k + c[st], 0);
+            return h(
+              'li',
+              { class: 'dp-line', 'data-dp': `${d.site}/${d.name}` },
+              `DP ${d.name} `,
+              h('span', { class: 'muted' }, d.path),
+              ` · ${n} package${n === 1 ? '' : 's'} `,
+              n === 0 ? null : stateBar(c),
+            );
+          }),
+          s.isLocal
+            ? [...store.addresses.values()].map((a) =>
+                h('li', { 'data-address': a.to }, `→ address to ${a.to} (${a.sender}${a.paused ? ', paused' : ''}): ${a.queued} queued, ${a.sending} sending, ${formatRate(a.rate)}`, a.lastError ? h('span', { class: 'sev-error' }, ` · last error: ${a.lastError}`) : null),
+              )
+            : null,
+          children.map(node),
+        ),
+      );
+    };
+    fill(tree, roots.length === 0 ? h('li', { class: 'muted' }, 'no sites known') : roots.map(node));
+  };
+
+  const renderAddresses = () => {
+    const hour = new Date().getHours();
+    const rows = [...store.addresses.values()];
+    fill(
+      addrBody,
+      rows.length === 0 ? h('tr', {}, h('td', { colspan: '8', class: 'note' }, 'No addresses: this site sends to no other site yet.')) : null,
+      rows.map((a) => {
+        const f = full.get(a.to);
+        const limit = f === undefined ? '?' : f.pulse !== null ? `pulse ${f.pulse.blockKB} KB / ${f.pulse.delaySeconds} s` : f.rateLimit[hour] === null || f.rateLimit[hour] === undefined ? 'unlimited' : `${f.rateLimit[hour]} KB/s`;
+        return h(
+          'tr',
+          { 'data-address': a.to },
+          h('th', { scope: 'row' }, a.to),
+          h('td', {}, `${a.sender}${a.paused ? ' (paused)' : ''}`),
+          h('td', { class: 'num' }, a.queued),
+          h('td', { class: 'num' }, a.sending),
+          h('td', { class: 'num' }, formatRate(a.rate)),
+          h('td', { class: 'num' }, formatBytes(a.bytesSent)),
+          h('td', { class: 'rate-limit' }, limit),
+          h('td', {}, a.lastError === null ? h('span', { class: 'muted' }, 'none') : h('span', { class: 'sev-error' }, a.lastError)),
+        );
+      }),
+    );
+    fill(charts, rows.map((a) => rateChart(a.to, store.rates.get(a.to) ?? [])));
+  };
+
+  const loadFull = async () => {
+    try {
+      full = new Map((await get('/addresses')).addresses.map((a) => [a.to, a]));
+      renderAddresses();
+      fill(editors, rateLimitForm([...full.values()], loadFull), scheduleEditor([...full.values()], loadFull));
+    } catch (err) {
+      status.textContent = `Cannot read addresses: ${err.message}`;
+    }
+  };
+
+  const load = async () => {
+    try {
+      const [s, d] = await Promise.all([get('/sites'), get('/dps')]);
+      sites = s.sites;
+      dps = d.dps;
+      renderTree();
+    } catch (err) {
+      status.textContent = `Cannot read the hierarchy: ${err.message}`;
+    }
+  };
+  void load();
+  void loadFull();
+  renderAddresses();
+
+  const element = h(
+    'div',
+    {},
+    h('section', { class: 'panel', 'aria-labelledby': 'tree-title' }, h('h2', { id: 'tree-title' }, 'Hierarchy'), status, tree),
+    h(
+      'section',
+      { class: 'panel', 'aria-labelledby': 'addr-title' },
+      h('h2', { id: 'addr-title' }, 'Addresses of this site'),
+      h(
+        'table',
+        { id: 'address-table' },
+        h('thead', {}, h('tr', {}, ['To site', 'Sender', 'Queued', 'Sending', 'Current rate', 'Bytes sent', 'Rate limit now', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        addrBody,
+      ),
+      h('h3', {}, 'Transfer rate, last five minutes'),
+      charts,
+    ),
+    editors,
+  );
+  let addressTimer = null;
+  return {
+    title: 'Hierarchy',
+    element,
+    update(kinds) {
+      if (kinds.has('dp-status') || kinds.has('snapshot') || kinds.has('address')) renderTree();
+      if (kinds.has('address') || kinds.has('rate') || kinds.has('snapshot')) renderAddresses();
+      if (kinds.has('address') && addressTimer === null) {
+        addressTimer = setTimeout(() => {
+          addressTimer = null;
+          void loadFull();
+        }, 1000);
+      }
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { createAdminToken, getAddress } from '../../src/db/index.js';
+import { startSite } from '../../src/site/server.js';
+import { makeTree } from '../helpers/fixtures.js';
+import { newSite } from '../helpers/site.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = fileURLToPath(new URL('../../../test-results/', import.meta.url));
+const XSS = '<img src=x onerror=alert(1)>';
+
+async function browser(t: { after: (fn: () => Promise<void>) => void }): Promise<BrowserContext> {
+  const profile = await mkdtemp(join(tmpdir(), 'sitecast-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(async () => {
+    await context.close().catch(() => undefined);
+    await rm(profile, { recursive: true, force: true });
+  });
+  return context;
+}
+
+/** Fails the test on any script error or dialog: nothing a package name holds may run. */
+function watch(page: Page): { errors: string[]; dialogs: string[] } {
+  const seen = { errors: [] as string[], dialogs: [] as string[] };
+  page.on('pageerror', (e) => seen.errors.push(e.message));
+  page.on('console', (m) => {
+    // The browser logs every refused request (401/403/400) itself; those are expected in this test.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) seen.errors.push(m.text());
+  });
+  page.on('dialog', (d) => {
+    seen.dialogs.push(d.message());
+    void d.dismiss();
+  });
+  return seen;
+}
+
+async function signIn(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(`${url}/console/`);
+  await page.getByLabel('Token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#live-state.live').waitFor({ timeout: 15_000 });
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: true });
+}
+
+test('console in real Chromium: sign in, create and distribute, watch it install live, see a failure, read-only cannot act, names are text', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)`, timeout: 180_000 }, async (t) => {
+  const site = await newSite(t);
+  const h = await startSite(site.root, { distmgr: { graceMs: 50, retry: { initialMs: 200, maxMs: 1000 } } });
+  site.defer(() => h.close());
+  const admin = (await readFile(join(site.root, 'admin.token'), 'utf8')).trim();
+  const reader = (await createAdminToken(h.ctx.db, { role: 'read-only', label: 'viewer' })).token;
+  const good = join(site.dir, 'office');
+  const doomed = join(site.dir, 'doomed');
+  await makeTree(good, 'office');
+  await makeTree(doomed, 'doomed');
+  const headers = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
+  assert.equal((await fetch(`${h.url}/api/v1/dps`, { method: 'POST', headers, body: JSON.stringify({ name: 'dp1', path: join(site.dir, 'dp1') }) })).status, 201);
+  assert.equal((await fetch(`${h.url}/api/v1/addresses/PRI`, { method: 'PUT', headers, body: JSON.stringify({ rates: ['128KB/s'] }) })).status, 200);
+
+  const context = await browser(t);
+  const page = await context.newPage();
+  const seen = watch(page);
+
+  // A wrong token goes nowhere, and says so.
+  await page.goto(`${h.url}/console/`);
+  await page.getByLabel('Token').fill('sct_not_a_token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#signin-message', { hasText: /not valid/ }).waitFor();
+  await shot(page, 'sign-in');
+
+  await signIn(page, h.url, admin);
+  await page.locator('#site-tree [data-dp="CEN/dp1"]').waitFor();
+  await page.locator('#address-table [data-address="PRI"] .rate-limit', { hasText: '128 KB/s' }).waitFor();
+
+  // A rate that does not parse marks the field and saves nothing.
+  await page.getByLabel('Rate limit', { exact: true }).fill('fast please');
+  await page.getByRole('button', { name: 'Save rate limit' }).click();
+  assert.equal(await page.getByLabel('Rate limit', { exact: true }).getAttribute('aria-invalid'), 'true');
+  await page.locator('#rate-value-error', { hasText: /64KB\/s/ }).waitFor();
+  assert.deepEqual((await getAddress(h.ctx.db, 'PRI'))?.rateLimit[3], 128, 'nothing saved');
+  await page.getByLabel('Rate limit', { exact: true }).fill('256KB/s');
+  await page.getByRole('button', { name: 'Save rate limit' }).click();
+  await page.locator('#rate-result.ok').waitFor();
+  assert.equal((await getAddress(h.ctx.db, 'PRI'))?.rateLimit[3], 256);
+  await shot(page, 'hierarchy');
+
+  // Create and distribute from the console; the state turns installed without a reload.
+  await page.getByRole('link', { name: 'Packages', exact: true }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Office suite');
+  await page.getByLabel('Source folder on the site server').fill(good);
+  await page.getByRole('button', { name: 'Create package' }).click();
+  await page.locator('#create-result.ok').waitFor();
+  await page.locator('#create-result a').click();
+  await page.evaluate(() => Object.assign(globalThis, { notReloaded: true }));
+  await page.getByLabel('CEN/dp1').check();
+  await page.getByRole('button', { name: 'Distribute' }).click();
+  await page.locator('#package-dps [data-dp="CEN/dp1"] .dp-state', { hasText: 'installed' }).waitFor({ timeout: 30_000 });
+  assert.equal(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded), true, 'the page was not reloaded');
+  await page.locator('#timeline li').first().waitFor();
+  await shot(page, 'package');
+
+  // A package whose source vanished fails on its DP, with the reason; its name is shown as text.
+  await page.getByRole('link', { name: 'Packages', exact: true }).click();
+  await page.getByLabel('Name', { exact: true }).fill(XSS);
+  await page.getByLabel('Source folder on the site server').fill(doomed);
+  await page.getByRole('button', { name: 'Create package' }).click();
+  await page.locator('#create-result.ok').waitFor();
+  await rm(doomed, { recursive: true });
+  await page.locator('#create-result a').click();
+  await page.getByLabel('CEN/dp1').check();
+  await page.getByRole('button', { name: 'Distribute' }).click();
+  const failing = page.locator('#package-dps [data-dp="CEN/dp1"]');
+  await failing.locator('.dp-state', { hasText: /failed|retrying/ }).waitFor({ timeout: 30_000 });
+  await failing.locator('.dp-message', { hasText: /.+/ }).waitFor();
+  assert.match((await failing.locator('.dp-message').textContent()) ?? '', /doomed|source|ENOENT|not/i);
+  assert.equal(await page.locator('#package-title').textContent(), XSS);
+  await shot(page, 'package-failed');
+
+  await page.getByRole('link', { name: 'Packages', exact: true }).click();
+  await page.getByLabel('Search packages').fill('img');
+  const row = page.locator('#packages-table tbody tr');
+  await row.first().waitFor();
+  assert.equal(await row.count(), 1, 'the search keeps only the matching package');
+  assert.equal(await row.locator('.pkg-name').textContent(), XSS);
+  assert.equal(await page.locator('#packages-table img').count(), 0, 'no element came from the name');
+  await page.getByLabel('Search packages').fill('');
+  await shot(page, 'packages');
+
+  await page.getByRole('link', { name: 'Status messages' }).click();
+  await page.locator('#messages-table tbody tr').first().waitFor();
+  await page.getByLabel('Severity').selectOption('error');
+  await page.locator('#messages-table tbody tr .sev-error').first().waitFor();
+  await shot(page, 'messages');
+
+  await page.getByRole('link', { name: 'Component health' }).click();
+  await page.locator('#health-table [data-component="distmgr"]').waitFor();
+  await shot(page, 'health');
+  assert.deepEqual(seen.dialogs, [], 'no script from a package name ran');
+  assert.deepEqual(seen.errors, []);
+
+  // Read-only: sees everything, every action disabled, and the API refuses what is forced.
+  const ro = await context.newPage();
+  const roSeen = watch(ro);
+  await signIn(ro, h.url, reader);
+  assert.equal(await ro.locator('#role').textContent(), 'read-only');
+  assert.equal(await ro.getByLabel('Rate limit', { exact: true }).isDisabled(), true);
+  await ro.getByRole('link', { name: 'Packages', exact: true }).click();
+  assert.equal(await ro.getByRole('button', { name: 'Create package' }).isDisabled(), true);
+  assert.equal(await ro.locator('#packages-table tbody tr').count(), 2, 'a reader sees every package');
+  await ro.locator('#packages-table tbody a').first().click();
+  await ro.locator('#package-dps [data-dp="CEN/dp1"] .dp-state', { hasText: 'installed' }).waitFor();
+  assert.equal(await ro.getByRole('button', { name: 'Distribute' }).isDisabled(), true);
+  assert.equal(await ro.getByRole('button', { name: /Update/ }).isDisabled(), true);
+  // Run in the page (a string: the test is compiled without the DOM library).
+  const forced = await ro.evaluate(`(async () => {
+    const token = sessionStorage.getItem('sitecast.token') ?? '';
+    const res = await fetch('/api/v1/packages', { method: 'POST', headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', sourcePath: '/tmp' }) });
+    return res.status;
+  })()`);
+  assert.equal(forced, 403);
+  await shot(ro, 'read-only');
+
+  // A token that stops working mid-session sends the console back to sign-in, with the reason.
+  await ro.evaluate(`sessionStorage.setItem('sitecast.token', 'sct_expired_or_revoked')`);
+  await ro.getByRole('link', { name: 'Status messages' }).click();
+  await ro.locator('#signin-message', { hasText: /refused the token/ }).waitFor();
+  assert.deepEqual(roSeen.errors, []);
+});
