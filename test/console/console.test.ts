@@ -71,6 +71,13 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   assert.equal((await fetch(`${h.url}/api/v1/dps`, { method: 'POST', headers, body: JSON.stringify({ name: 'dp1', path: join(site.dir, 'dp1') }) })).status, 201);
   assert.equal((await fetch(`${h.url}/api/v1/addresses/PRI`, { method: 'PUT', headers, body: JSON.stringify({ rates: ['128KB/s'] }) })).status, 200);
 
+  const agent = await fetch(`${h.url}/api/v1/packages`, { method: 'POST', headers, body: JSON.stringify({ name: 'Agent', sourcePath: good, programs: [{ name: 'install', commandLine: 'install.cmd /quiet' }] }) });
+  const agentId = ((await agent.json()) as { id: string }).id;
+  assert.equal((await fetch(`${h.url}/api/v1/collections`, { method: 'POST', headers, body: JSON.stringify({ name: 'desktops', members: ['pc1'] }) })).status, 201);
+  const advert = await fetch(`${h.url}/api/v1/advertisements`, { method: 'POST', headers, body: JSON.stringify({ packageId: agentId, program: 'install', collection: 'desktops' }) });
+  assert.equal(advert.status, 201, await advert.clone().text());
+  const advertId = ((await advert.json()) as { id: string }).id;
+
   const context = await browser(t);
   const page = await context.newPage();
   const seen = watch(page);
@@ -94,8 +101,14 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   assert.deepEqual((await getAddress(h.ctx.db, 'PRI'))?.rateLimit[3], 128, 'nothing saved');
   await page.getByLabel('Rate limit', { exact: true }).fill('256KB/s');
   await page.getByRole('button', { name: 'Save rate limit' }).click();
-  await page.locator('#rate-result.ok').waitFor();
+  await page.locator('#rate-result', { hasText: /saved/ }).waitFor({ timeout: 5000 }).catch(async () => assert.fail(`rate not saved: ${(await page.locator('#rate-result').textContent()) ?? ''}`));
   assert.equal((await getAddress(h.ctx.db, 'PRI'))?.rateLimit[3], 256);
+  // The weekly schedule grid: close Monday 00:00-01:00 for every priority.
+  await page.getByLabel('Set clicked hours to').selectOption('closed');
+  await page.getByRole('button', { name: 'Monday 00:00: all' }).click();
+  await page.getByRole('button', { name: 'Save schedule' }).click();
+  await page.locator('#schedule-result.ok').waitFor();
+  assert.equal((await getAddress(h.ctx.db, 'PRI'))?.schedule[0], `c${'a'.repeat(23)}`);
   await shot(page, 'hierarchy');
 
   // Create and distribute from the console; the state turns installed without a reload.
@@ -146,6 +159,11 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await page.locator('#messages-table tbody tr .sev-error').first().waitFor();
   await shot(page, 'messages');
 
+  await page.getByRole('link', { name: 'Advertisements' }).click();
+  await page.getByRole('button', { name: `Client results of ${advertId}` }).click();
+  await page.locator('#advert-clients').waitFor();
+  await shot(page, 'advertisements');
+
   await page.getByRole('link', { name: 'Component health' }).click();
   await page.locator('#health-table [data-component="distmgr"]').waitFor();
   await shot(page, 'health');
@@ -160,8 +178,8 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   assert.equal(await ro.getByLabel('Rate limit', { exact: true }).isDisabled(), true);
   await ro.getByRole('link', { name: 'Packages', exact: true }).click();
   assert.equal(await ro.getByRole('button', { name: 'Create package' }).isDisabled(), true);
-  assert.equal(await ro.locator('#packages-table tbody tr').count(), 2, 'a reader sees every package');
-  await ro.locator('#packages-table tbody a').first().click();
+  assert.equal(await ro.locator('#packages-table tbody tr').count(), 3, 'a reader sees every package');
+  await ro.getByRole('link', { name: 'CEN00002' }).click();
   await ro.locator('#package-dps [data-dp="CEN/dp1"] .dp-state', { hasText: 'installed' }).waitFor();
   assert.equal(await ro.getByRole('button', { name: 'Distribute' }).isDisabled(), true);
   assert.equal(await ro.getByRole('button', { name: /Update/ }).isDisabled(), true);

@@ -8,6 +8,7 @@ import { packagesView } from './view-packages.js';
 import { packageView } from './view-package.js';
 import { messagesView } from './view-messages.js';
 import { healthView } from './view-health.js';
+import { advertsView } from './view-adverts.js';
 
 /**
  * The console: sign-in, the frame (site, role, live state, navigation) and
@@ -20,8 +21,17 @@ const NAV = [
   ['#/hierarchy', 'Hierarchy'],
   ['#/packages', 'Packages'],
   ['#/messages', 'Status messages'],
+  ['#/advertisements', 'Advertisements'],
   ['#/health', 'Component health'],
 ];
+
+const VIEWS = {
+  '#/hierarchy': hierarchyView,
+  '#/packages': packagesView,
+  '#/messages': messagesView,
+  '#/advertisements': advertsView,
+  '#/health': healthView,
+};
 
 let stopLive = null;
 let stopSampling = null;
@@ -105,16 +115,7 @@ function route(parts) {
   }
   current?.unmount?.();
   const pkg = /^#\/packages\/([A-Z0-9]{3}[0-9A-F]{5})$/.exec(hash);
-  const view =
-    pkg !== null
-      ? packageView(pkg[1])
-      : hash === '#/packages'
-        ? packagesView()
-        : hash === '#/messages'
-          ? messagesView()
-          : hash === '#/health'
-            ? healthView()
-            : hierarchyView();
+  const view = pkg !== null ? packageView(pkg[1]) : (VIEWS[hash] ?? hierarchyView)();
   current = view;
   fill(parts.main, view.element);
   document.title = `${view.title} · Sitecast ${store.site}`;

@@ -68,7 +68,8 @@ export function rateLimitForm(addresses, reload) {
 }
 
 /** The weekly schedule of an address as a grid of hours by day (like the SMS schedule dialog); cells take the chosen priority. */
-export function scheduleEditor(addresses, reload) {
+/** `latest` gives the addresses as last read, so switching address after a save shows what was saved. */
+export function scheduleEditor(addresses, reload, latest = () => addresses) {
   if (addresses.length === 0) return null;
   const to = addressSelect('schedule-address', addresses);
   const paint = h('select', { id: 'schedule-paint' }, Object.keys(CHAR_OF).map((l) => h('option', { value: l }, l === 'all' ? 'all priorities' : l === 'closed' ? 'closed' : l === 'medium' ? 'medium and high' : 'high only')));
@@ -77,7 +78,8 @@ export function scheduleEditor(addresses, reload) {
   let cells = [];
 
   const draw = () => {
-    const a = addresses.find((x) => x.to === to.value) ?? addresses[0];
+    const all = latest();
+    const a = all.find((x) => x.to === to.value) ?? all[0];
     cells = a.schedule.map((d) => d.split(''));
     grid.replaceChildren(
       h('caption', { class: 'visually-hidden' }, `Weekly schedule of the address to ${a.to}`),
@@ -111,7 +113,8 @@ export function scheduleEditor(addresses, reload) {
   };
 
   const save = h('button', { type: 'submit' }, 'Save schedule');
-  const form = h('form', { id: 'schedule-form', 'aria-labelledby': 'schedule-title' }, h('div', { class: 'inline' }, field('Address', to), field('Set clicked hours to', paint)), grid, save);
+  const legend = h('p', { class: 'hint' }, 'a: all priorities may send · m: medium and high · h: high only · c: closed');
+  const form = h('form', { id: 'schedule-form', 'aria-labelledby': 'schedule-title' }, h('div', { class: 'inline' }, field('Address', to), field('Set clicked hours to', paint)), legend, grid, save);
   to.addEventListener('change', draw);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -15,6 +15,7 @@ export function hierarchyView() {
   let sites = [];
   let dps = [];
   let full = new Map();
+  let editorsFor = null;
   const tree = h('ul', { class: 'tree', id: 'site-tree', 'aria-label': 'Sites' });
   const addrBody = h('tbody');
   const charts = h('div', { class: 'charts', id: 'rate-charts' });
@@ -103,7 +104,12 @@ export function hierarchyView() {
     try {
       full = new Map((await get('/addresses')).addresses.map((a) => [a.to, a]));
       renderAddresses();
-      fill(editors, rateLimitForm([...full.values()], loadFull), scheduleEditor([...full.values()], loadFull));
+      // Forms are rebuilt only when the set of addresses changes: a live update must not wipe what is being typed.
+      const names = [...full.keys()].join(',');
+      if (names !== editorsFor) {
+        editorsFor = names;
+        fill(editors, rateLimitForm([...full.values()], loadFull), scheduleEditor([...full.values()], loadFull, () => [...full.values()]));
+      }
     } catch (err) {
       status.textContent = `Cannot read addresses: ${err.message}`;
     }

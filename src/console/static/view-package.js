@@ -29,7 +29,7 @@ export function packageView(id) {
     if (dps.length === 0) return showResult(result, false, 'Choose at least one distribution point.');
     try {
       const r = await post(`/packages/${id}/distribute`, { dps });
-      showResult(result, true, `Distributing to ${dps.join(', ')}; ${r.targets.length} DPs targeted in all.`);
+      showResult(result, true, `Distributing to ${dps.join(', ')}; ${r.targets.length} DP${r.targets.length === 1 ? '' : 's'} targeted in all.`);
       renderChoices();
     } catch (err) {
       showError(result, err);

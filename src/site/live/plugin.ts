@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { authorize } from '../../components/provider/auth.js';
+import { listAdvertisements } from '../../db/advertisements.js';
 import { errorResponse } from '../../components/provider/http-errors.js';
 import { SitecastError } from '../../errors.js';
 import { consolePlugin } from '../../console/server.js';
@@ -94,6 +95,12 @@ const livePluginImpl: FastifyPluginAsync<LiveOptions> = async (app, { ctx, hub: 
         readBacklogs(ctx.paths),
       ]);
       return { site: ctx.siteCode, role: caller?.role ?? 'read-only', packages, dps, addresses, backlogs };
+    });
+
+    // The provider answers one advertisement's client results; the console also needs to list them.
+    api.get(`${PREFIX}/live/advertisements`, async (request) => {
+      await authorize(ctx, log, request, 'read');
+      return { advertisements: await listAdvertisements(ctx.db) };
     });
 
     api.get(`${PREFIX}/health`, async (request) => {
