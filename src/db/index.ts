@@ -1,5 +1,6 @@
 export { openSiteDb, type SiteDb, type DbLocation, type OpenOptions } from './open.js';
-export type { DbDialect, ChangeTriggerSpec, DbFailure } from './dialect.js';
+export type { DbDialect, ChangeTriggerSpec, ChangeSubscription, DbFailure } from './dialect.js';
+export { redactDsn, CHANGE_CHANNEL } from './postgres.js';
 export type { Migration } from './migration.js';
 export { MIGRATIONS } from './migrations/index.js';
 export { listAppliedMigrations, schemaVersion } from './migrate.js';

@@ -34,6 +34,16 @@ export async function migrate(
   ordered.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`migrations must be numbered 1, 2, 3…; found ${m.version} at ${i + 1}`);
   });
+  // On PostgreSQL a second process waits here until the first has finished, then finds nothing to do.
+  if (dialect.withMigrationLock !== undefined) return dialect.withMigrationLock(db, (locked) => migrateLocked(locked, dialect, ordered));
+  return migrateLocked(db, dialect, ordered);
+}
+
+async function migrateLocked(
+  db: Kysely<Database>,
+  dialect: DbDialect,
+  ordered: readonly Migration[],
+): Promise<MigrationResult> {
   const latest = ordered.length;
   await db.schema
     .createTable('schema_migrations')

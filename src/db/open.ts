@@ -5,6 +5,7 @@ import { migrate } from './migrate.js';
 import type { Migration } from './migration.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { postgresDialect } from './postgres.js';
 import { sqliteDialect } from './sqlite.js';
 
 /**
@@ -20,7 +21,10 @@ export interface SiteDb {
   close(): Promise<void>;
 }
 
-export type DbLocation = { kind: 'sqlite'; path: string; busyTimeoutMs?: number };
+export type DbLocation =
+  | { kind: 'sqlite'; path: string; busyTimeoutMs?: number }
+  /** url: postgres://user:password@host:port/database; the password never appears in messages. */
+  | { kind: 'postgres'; url: string; connectTimeoutMs?: number };
 
 export interface OpenOptions {
   /** Replaces the built-in migration list (tests). */
@@ -28,9 +32,21 @@ export interface OpenOptions {
 }
 
 function dialectFor(location: DbLocation): DbDialect {
+  if (location.kind === 'postgres') {
+    return postgresDialect(
+      location.connectTimeoutMs === undefined ? { url: location.url } : { url: location.url, connectTimeoutMs: location.connectTimeoutMs },
+    );
+  }
   return sqliteDialect(
     location.busyTimeoutMs === undefined ? { path: location.path } : { path: location.path, busyTimeoutMs: location.busyTimeoutMs },
   );
+}
+
+function describe(err: unknown): string {
+  // node-postgres puts the reason of a failed connect into an AggregateError's parts.
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map((e: unknown) => String(e)).join('; ');
+  const text = String(err);
+  return text === 'Error' || text === 'AggregateError' ? 'connection failed' : text;
 }
 
 /** Opens (creating if needed) the site database and migrates it to the newest schema. */
@@ -43,7 +59,8 @@ export async function openSiteDb(location: DbLocation, options: OpenOptions = {}
   } catch (err) {
     await db.destroy().catch(() => undefined);
     if (isSitecastError(err)) throw err;
-    throw new SitecastError('SITECAST_E_DB', `cannot open the site database ${dialect.location}: ${String(err)}`, {
+    throw new SitecastError('SITECAST_E_DB', `cannot open the site database ${dialect.location}: ${describe(err)}`, {
+      ...(dialect.name === 'postgres' ? { hint: 'check that the PostgreSQL server runs, is reachable, and accepts this user' } : {}),
       cause: err,
     });
   }

@@ -44,6 +44,8 @@ export function sqliteDialect(options: SqliteOptions): DbDialect {
     autoIncrementPrimaryKey(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder {
       return column.primaryKey().autoIncrement();
     },
+    // SQLite's INTEGER is already 64-bit.
+    bigIntegerType: 'integer',
     changeTriggers(spec: ChangeTriggerSpec): RawBuilder<unknown>[] {
       const table = ident(spec.table);
       const key = ident(spec.keyColumn);

@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { addSite, openSiteDb, type OpenOptions, type SiteDb } from '../../src/db/index.js';
+import { postgresAvailable, testDatabase } from '../helpers/postgres.js';
 
 /**
  * Every data-layer test runs once per database implementation. PostgreSQL
- * joins this list when its dialect exists; the tests stay the same.
+ * joins when SITECAST_TEST_PG names a server or its binaries are installed
+ * (then a throw-away server is started; see test/helpers/postgres.ts).
  */
 export interface Backend {
   name: string;
@@ -14,9 +16,18 @@ export interface Backend {
   open(dir: string, options?: OpenOptions): Promise<SiteDb>;
 }
 
-export const BACKENDS: readonly Backend[] = [
-  { name: 'sqlite', open: (dir, options) => openSiteDb({ kind: 'sqlite', path: join(dir, 'site.db') }, options) },
-];
+const SQLITE: Backend = {
+  name: 'sqlite',
+  open: (dir, options) => openSiteDb({ kind: 'sqlite', path: join(dir, 'site.db') }, options),
+};
+
+/** One database per test folder on the test server. */
+const POSTGRES: Backend = {
+  name: 'postgres',
+  open: async (dir, options) => openSiteDb({ kind: 'postgres', url: await testDatabase(dir) }, options),
+};
+
+export const BACKENDS: readonly Backend[] = postgresAvailable() && process.env.SITECAST_TEST_NO_PG === undefined ? [SQLITE, POSTGRES] : [SQLITE];
 
 export interface Fixture {
   dir: string;

@@ -1,8 +1,9 @@
 import { type Kysely, sql } from 'kysely';
+import type { DbDialect } from '../dialect.js';
 import type { Migration } from '../migration.js';
 
 /** One address per target site: how, when and how fast this site sends to it, and what it has sent. */
-async function up(db: Kysely<unknown>): Promise<void> {
+async function up(db: Kysely<unknown>, dialect: DbDialect): Promise<void> {
   await db.schema
     .createTable('addresses')
     .addColumn('to_site', 'text', (c) => c.primaryKey())
@@ -16,7 +17,7 @@ async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('retries', 'integer', (c) => c.notNull())
     .addColumn('retry_delay_ms', 'integer', (c) => c.notNull())
     .addColumn('paused', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('bytes_sent', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('bytes_sent', dialect.bigIntegerType, (c) => c.notNull().defaultTo(0))
     .addColumn('current_rate', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('last_error', 'text')
     .addColumn('created_at', 'text', (c) => c.notNull())

@@ -7,7 +7,7 @@ import type { Migration } from '../migration.js';
  * parent issues, what each child site holds (the base for deltas), what was
  * last sent to it, and the cursors of what was last reported up.
  */
-async function up(db: Kysely<unknown>, _dialect: DbDialect): Promise<void> {
+async function up(db: Kysely<unknown>, dialect: DbDialect): Promise<void> {
   const s = db.schema;
   await s.alterTable('site').addColumn('url', 'text').execute();
 
@@ -38,7 +38,7 @@ async function up(db: Kysely<unknown>, _dialect: DbDialect): Promise<void> {
     .addColumn('source_version', 'integer', (c) => c.notNull())
     .addColumn('definition_sha256', 'text', (c) => c.notNull())
     .addColumn('send_id', 'text', (c) => c.notNull())
-    .addColumn('bytes', 'integer', (c) => c.notNull())
+    .addColumn('bytes', dialect.bigIntegerType, (c) => c.notNull())
     .addColumn('sent_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('replication_sent_pk', ['site_code', 'package_id'])
     .execute();
