@@ -51,13 +51,11 @@ export async function callAdmin(site: AdminTarget, method: 'GET' | 'POST' | 'PUT
     signal: AbortSignal.timeout(30_000),
   });
   const text = await res.text();
-  let json: unknown = null;
   try {
-    json = JSON.parse(text);
+    return { status: res.status, json: JSON.parse(text) as unknown };
   } catch {
-    json = null;
+    return { status: res.status, json: null };
   }
-  return { status: res.status, json };
 }
 
 /** Like callAdmin, but anything other than the expected status is an error naming the call. */

@@ -9,7 +9,7 @@ import { SitecastError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { shellWord } from './demo.js';
 import { type ChainSite, buildChain, callAdmin, expectAdmin } from './lab-chain.js';
-import { type SiteExit, type SiteProcess, describeExit, spawnSite } from './lab-process.js';
+import { type SiteExit, type SiteProcess, spawnSite } from './lab-process.js';
 import { sitePaths } from './layout.js';
 
 export { buildChain, callAdmin, expectAdmin, freePort, parseSiteList, type AdminTarget, type ChainSite } from './lab-chain.js';

@@ -18,13 +18,13 @@ type Ctx = { after: (fn: () => Promise<void>) => void };
 async function processLab(t: Ctx): Promise<Lab> {
   // One clean-up hook, in this order: the folder goes only once every site server has stopped.
   const dir = await mkdtemp(join(tmpdir(), 'sitecast-faults-'));
-  let lab: Lab | undefined;
+  const running: { lab?: Lab } = {};
   t.after(async () => {
-    await lab?.close();
+    await running.lab?.close();
     await rm(dir, { recursive: true, force: true });
   });
-  lab = await startLab({ dir: join(dir, 'lab') });
-  return lab;
+  running.lab = await startLab({ dir: join(dir, 'lab') });
+  return running.lab;
 }
 
 async function createAndDistribute(lab: Lab, source: string, name: string): Promise<{ id: string; t0: number }> {
@@ -192,19 +192,20 @@ test('a link cut mid-transfer between two sites: the bundle resumes, at most one
   // The sender's own test proves the resume on one hop with the sender alone; this one runs the
   // whole CEN → PRI path (Scheduler, sender component, receive endpoint, Despooler) through the proxy.
   const proxy = await cuttingProxy(t);
-  let lab: Awaited<ReturnType<typeof startInProcessLab>> | undefined;
+  const running: { lab?: Awaited<ReturnType<typeof startInProcessLab>> } = {};
   const options = {
     ...FAST,
     sender: {
       ...FAST.sender,
       resolveTarget: async (code: string, address: { path: string | null }) => ({
         code,
-        url: code === 'PRI' ? proxy.url : (lab?.site(code).handle.url ?? null),
+        url: code === 'PRI' ? proxy.url : (running.lab?.site(code).handle.url ?? null),
         path: address.path,
       }),
     },
   };
-  lab = await startInProcessLab(t, ['CEN', 'PRI', 'SEC'], options);
+  const lab = await startInProcessLab(t, ['CEN', 'PRI', 'SEC'], options);
+  running.lab = lab;
   const cen = lab.site('CEN');
   proxy.target(lab.site('PRI').handle.url);
   for (const code of ['CEN', 'PRI', 'SEC']) {
