@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,9 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await makeTree(doomed, 'doomed');
   const headers = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
   assert.equal((await fetch(`${h.url}/api/v1/dps`, { method: 'POST', headers, body: JSON.stringify({ name: 'dp1', path: join(site.dir, 'dp1') }) })).status, 201);
+  // dp2 lives under a plain file: it can never be written, whatever the user.
+  await writeFile(join(site.dir, 'blocker'), 'not a folder\n');
+  assert.equal((await fetch(`${h.url}/api/v1/dps`, { method: 'POST', headers, body: JSON.stringify({ name: 'dp2', path: join(site.dir, 'blocker', 'dp2') }) })).status, 201);
   assert.equal((await fetch(`${h.url}/api/v1/addresses/PRI`, { method: 'PUT', headers, body: JSON.stringify({ rates: ['128KB/s'] }) })).status, 200);
 
   const agent = await fetch(`${h.url}/api/v1/packages`, { method: 'POST', headers, body: JSON.stringify({ name: 'Agent', sourcePath: good, programs: [{ name: 'install', commandLine: 'install.cmd /quiet' }] }) });
@@ -103,6 +106,13 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await page.getByRole('button', { name: 'Save rate limit' }).click();
   await page.locator('#rate-result', { hasText: /saved/ }).waitFor({ timeout: 5000 }).catch(async () => assert.fail(`rate not saved: ${(await page.locator('#rate-result').textContent()) ?? ''}`));
   assert.equal((await getAddress(h.ctx.db, 'PRI'))?.rateLimit[3], 256);
+  await page.getByRole('button', { name: 'Pause sending to PRI' }).click();
+  await page.getByRole('button', { name: 'Resume sending to PRI' }).waitFor();
+  assert.equal((await getAddress(h.ctx.db, 'PRI'))?.paused, true);
+  await page.getByRole('button', { name: 'Resume sending to PRI' }).click();
+  await page.getByRole('button', { name: 'Pause sending to PRI' }).waitFor();
+  assert.equal((await getAddress(h.ctx.db, 'PRI'))?.paused, false);
+
   // The weekly schedule grid: close Monday 00:00-01:00 for every priority.
   await page.getByLabel('Set clicked hours to').selectOption('closed');
   await page.getByRole('button', { name: 'Monday 00:00: all' }).click();
@@ -126,20 +136,19 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await page.locator('#timeline li').first().waitFor();
   await shot(page, 'package');
 
-  // A package whose source vanished fails on its DP, with the reason; its name is shown as text.
+  // A DP that cannot be written fails (or retries), with the reason; the package name is shown as text.
   await page.getByRole('link', { name: 'Packages', exact: true }).click();
   await page.getByLabel('Name', { exact: true }).fill(XSS);
   await page.getByLabel('Source folder on the site server').fill(doomed);
   await page.getByRole('button', { name: 'Create package' }).click();
   await page.locator('#create-result.ok').waitFor();
-  await rm(doomed, { recursive: true });
   await page.locator('#create-result a').click();
-  await page.getByLabel('CEN/dp1').check();
+  await page.getByLabel('CEN/dp2').check();
   await page.getByRole('button', { name: 'Distribute' }).click();
-  const failing = page.locator('#package-dps [data-dp="CEN/dp1"]');
-  await failing.locator('.dp-state', { hasText: /failed|retrying/ }).waitFor({ timeout: 30_000 });
+  const failing = page.locator('#package-dps [data-dp="CEN/dp2"]');
+  await failing.locator('.dp-state', { hasText: /failed|retrying/ }).waitFor({ timeout: 30_000 }).catch(async (err: unknown) => assert.fail(`DP row: ${(await page.locator('#package-dps').textContent()) ?? ''}; ${String(err)}`));
   await failing.locator('.dp-message', { hasText: /.+/ }).waitFor();
-  assert.match((await failing.locator('.dp-message').textContent()) ?? '', /doomed|source|ENOENT|not/i);
+  assert.match((await failing.locator('.dp-message').textContent()) ?? '', /ENOTDIR|not a directory|blocker/i);
   assert.equal(await page.locator('#package-title').textContent(), XSS);
   await shot(page, 'package-failed');
 
@@ -155,8 +164,9 @@ test('console in real Chromium: sign in, create and distribute, watch it install
 
   await page.getByRole('link', { name: 'Status messages' }).click();
   await page.locator('#messages-table tbody tr').first().waitFor();
-  await page.getByLabel('Severity').selectOption('error');
-  await page.locator('#messages-table tbody tr .sev-error').first().waitFor();
+  await page.getByLabel('Severity').selectOption('warning');
+  await page.locator('#messages-table tbody tr :is(.sev-warning, .sev-error)').first().waitFor();
+  assert.equal(await page.locator('#messages-table tbody tr .sev-info').count(), 0, 'the filter keeps warnings and worse');
   await shot(page, 'messages');
 
   await page.getByRole('link', { name: 'Advertisements' }).click();
@@ -176,6 +186,8 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await signIn(ro, h.url, reader);
   assert.equal(await ro.locator('#role').textContent(), 'read-only');
   assert.equal(await ro.getByLabel('Rate limit', { exact: true }).isDisabled(), true);
+  assert.equal(await ro.getByRole('button', { name: 'Pause sending to PRI' }).isDisabled(), true);
+  assert.equal(await ro.getByRole('button', { name: 'Save schedule' }).isDisabled(), true);
   await ro.getByRole('link', { name: 'Packages', exact: true }).click();
   assert.equal(await ro.getByRole('button', { name: 'Create package' }).isDisabled(), true);
   assert.equal(await ro.locator('#packages-table tbody tr').count(), 3, 'a reader sees every package');

@@ -1,9 +1,9 @@
 /* global setTimeout */
-import { get } from './api.js';
+import { get, put } from './api.js';
 import { fill, formatBytes, formatRate, h } from './dom.js';
 import { STATES, store } from './store.js';
 import { rateChart, scheduleEditor, rateLimitForm } from './view-addresses.js';
-import { stateBar } from './view-common.js';
+import { isAdmin, resultLine, showError, showResult, stateBar } from './view-common.js';
 
 /**
  * The hierarchy as this site knows it: sites as a tree, each with its DPs
@@ -79,7 +79,7 @@ export function hierarchyView() {
     const rows = [...store.addresses.values()];
     fill(
       addrBody,
-      rows.length === 0 ? h('tr', {}, h('td', { colspan: '8', class: 'note' }, 'No addresses: this site sends to no other site yet.')) : null,
+      rows.length === 0 ? h('tr', {}, h('td', { colspan: '9', class: 'note' }, 'No addresses: this site sends to no other site yet.')) : null,
       rows.map((a) => {
         const f = full.get(a.to);
         const limit = f === undefined ? '?' : f.pulse !== null ? `pulse ${f.pulse.blockKB} KB / ${f.pulse.delaySeconds} s` : f.rateLimit[hour] === null || f.rateLimit[hour] === undefined ? 'unlimited' : `${f.rateLimit[hour]} KB/s`;
@@ -94,10 +94,26 @@ export function hierarchyView() {
           h('td', { class: 'num' }, formatBytes(a.bytesSent)),
           h('td', { class: 'rate-limit' }, limit),
           h('td', {}, a.lastError === null ? h('span', { class: 'muted' }, 'none') : h('span', { class: 'sev-error' }, a.lastError)),
+          h(
+            'td',
+            {},
+            h('button', { type: 'button', class: 'secondary', disabled: !isAdmin(), 'aria-disabled': isAdmin() ? null : 'true', onclick: () => void pause(a.to, !a.paused) }, `${a.paused ? 'Resume' : 'Pause'} sending to ${a.to}`),
+          ),
         );
       }),
     );
     fill(charts, rows.map((a) => rateChart(a.to, store.rates.get(a.to) ?? [])));
+  };
+
+  const pauseResult = resultLine('pause-result');
+  const pause = async (to, paused) => {
+    try {
+      await put(`/addresses/${to}`, { paused });
+      showResult(pauseResult, true, `Sending to ${to} ${paused ? 'paused' : 'resumed'}.`);
+      await loadFull();
+    } catch (err) {
+      showError(pauseResult, err);
+    }
   };
 
   const loadFull = async () => {
@@ -140,9 +156,10 @@ export function hierarchyView() {
       h(
         'table',
         { id: 'address-table' },
-        h('thead', {}, h('tr', {}, ['To site', 'Sender', 'Queued', 'Sending', 'Current rate', 'Bytes sent', 'Rate limit now', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ['To site', 'Sender', 'Queued', 'Sending', 'Current rate', 'Bytes sent', 'Rate limit now', 'Last error', 'Action'].map((t) => h('th', { scope: 'col' }, t)))),
         addrBody,
       ),
+      pauseResult,
       h('h3', {}, 'Transfer rate, last five minutes'),
       charts,
     ),
