@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createAdminToken } from '../../src/db/index.js';
+import { addStatusMessage, createAdminToken } from '../../src/db/index.js';
 import { startSite, type SiteHandle } from '../../src/site/server.js';
+import { LiveHub } from '../../src/site/live/hub.js';
 import { ticketSigner } from '../../src/site/live/ticket.js';
 import { makeTree } from '../helpers/fixtures.js';
-import { newSite } from '../helpers/site.js';
+import { newSite, openContext } from '../helpers/site.js';
 
 interface Frame {
   event: string;
@@ -196,4 +197,24 @@ test('console: served from the site server with a strict content security policy
   for (const bad of ['..%2Fsite.json', '..%2F..%2Fpackage.json', 'server.ts', 'INDEX.HTML']) {
     assert.equal((await fetch(`${h.url}/console/${bad}`)).status, 404, bad);
   }
+});
+
+test('events: listeners are bounded; past the limit the stream answers 503 and a freed place is reused', async (t) => {
+  const site = await newSite(t);
+  const ctx = await openContext(site);
+  const hub = new LiveHub({ db: ctx.db, paths: ctx.paths, log: ctx.logger('provider') }, { intervalMs: 20, maxSubscribers: 2 });
+  t.after(() => hub.close());
+  const got: string[] = [];
+  const a = hub.subscribe({ send: (e) => void got.push(...e.map((x) => x.type)) });
+  assert.equal(hub.full, false);
+  const b = hub.subscribe({ send: () => undefined });
+  assert.equal(hub.full, true);
+  b();
+  assert.equal(hub.full, false);
+  await new Promise((r) => setTimeout(r, 100));
+  await addStatusMessage(ctx.db, { severity: 'info', component: 'distmgr', site: 'CEN', text: 'hello <script>' });
+  for (let i = 0; i < 50 && !got.includes('status-message'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(got, ['status-message'], 'only the change travels');
+  a();
+  assert.equal(hub.size, 0);
 });
