@@ -120,11 +120,25 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
   }
   await switchLink(dp, packageId, name);
   if (live !== undefined) {
-    // Not abortable on purpose beyond skipping the wait: a restart's removeStale finishes the job.
-    if (options.signal?.aborted !== true) await sleep(options.graceMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
-    if (options.signal?.aborted !== true) await retire(dp, live.version);
+    // The new version is live now: the old one goes after a grace period for
+    // readers still inside it, in the background, so "installed" is not held
+    // back by it. A restart's removeStale finishes the job if this is cut short.
+    const old = live.version;
+    const retirement = (async () => {
+      if (options.signal?.aborted !== true) await sleep(options.graceMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+      if (options.signal?.aborted !== true) await retire(dp, old);
+    })().catch(() => undefined);
+    retirements.add(retirement);
+    void retirement.finally(() => retirements.delete(retirement));
   }
   return { changed: true, ...result };
+}
+
+const retirements = new Set<Promise<void>>();
+
+/** Waits for old share versions still being retired (a component's close() calls this). */
+export async function retirementsSettled(): Promise<void> {
+  await Promise.allSettled([...retirements]);
 }
 
 async function loadLiveManifest(dp: DpPaths, live: LiveShare): Promise<Manifest | undefined> {

@@ -151,7 +151,7 @@ test('malformed or unknown files in distmgr.box and pkginfo.box go to bad/ with 
   await dropFile(infobox, 'whatever.bin', 'x');
   const badOf = async (dir: string, n: number): Promise<string[]> =>
     eventually(`${n} files in ${dir}/bad`, async () => {
-      const names = (await readdir(join(dir, 'bad'))).filter((x) => !x.endsWith('.reason')).sort();
+      const names = (await readdir(join(dir, 'bad'))).filter((x) => !x.endsWith('.reason') && !x.startsWith('.')).sort();
       return names.length === n ? names : undefined;
     });
   assert.deepEqual(await badOf(distbox, 3), ['CEN00001.PKN', 'CEN00099.PKN', 'notes.txt']);

@@ -4,6 +4,7 @@ import { mkdir, readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ingestTree } from '../../src/content/ingest.js';
 import { installOnDp, isInstalled } from '../../src/dp/install.js';
+import { retirementsSettled } from '../../src/dp/share.js';
 import { describeTree, makeTree, tempDir } from '../helpers/fixtures.js';
 
 test('installOnDp: leftovers of an interrupted install are removed, a repeat does nothing, an older version is refused', async (t) => {
@@ -36,6 +37,8 @@ test('installOnDp: leftovers of an interrupted install are removed, a repeat doe
   await mkdir(join(dpPath, 'SMSPKG', '.CEN00001.v0'));
   const second = await installOnDp({ ...base, sourceVersion: 2, manifestId: v2.manifest });
   assert.deepEqual([second.filesWritten, second.filesLinked], [1, 4]);
+  // The old version is retired in the background, after the grace period.
+  await retirementsSettled();
   assert.deepEqual((await readdir(join(dpPath, 'SMSPKG'))).sort(), ['.CEN00001.v2', '.CEN00001.v2.json', 'CEN00001']);
   assert.deepEqual(await describeTree(join(dpPath, 'SMSPKG', 'CEN00001')), await describeTree(src));
 

@@ -4,6 +4,7 @@ import { isSitecastError } from '../../errors.js';
 import { parsePkn, pknName, serializePkn } from '../../formats/pkn.js';
 import { Inbox, type InboxEntry, dropFile } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
+import { retirementsSettled } from '../../dp/share.js';
 import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 import { Semaphore } from './limit.js';
@@ -73,8 +74,9 @@ export class DistributionManager implements Component {
     this.life.wake();
   }
 
-  close(): Promise<void> {
-    return this.life.close();
+  async close(): Promise<void> {
+    await this.life.close();
+    await retirementsSettled();
   }
 
   private async handle(file: InboxEntry, signal: AbortSignal): Promise<void> {
