@@ -133,6 +133,8 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await page.getByRole('button', { name: 'Distribute' }).click();
   await page.locator('#package-dps [data-dp="CEN/dp1"] .dp-state', { hasText: 'installed' }).waitFor({ timeout: 30_000 });
   assert.equal(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded), true, 'the page was not reloaded');
+  await page.getByRole('button', { name: 'Validate CEN/dp1' }).click();
+  await page.locator('#package-result.ok', { hasText: /matches source version 1/ }).waitFor();
   await page.locator('#timeline li').first().waitFor();
   await shot(page, 'package');
 
@@ -195,6 +197,7 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await ro.locator('#package-dps [data-dp="CEN/dp1"] .dp-state', { hasText: 'installed' }).waitFor();
   assert.equal(await ro.getByRole('button', { name: 'Distribute' }).isDisabled(), true);
   assert.equal(await ro.getByRole('button', { name: /Update/ }).isDisabled(), true);
+  assert.equal(await ro.getByRole('button', { name: 'Validate CEN/dp1' }).isDisabled(), true);
   // Run in the page (a string: the test is compiled without the DOM library).
   const forced = await ro.evaluate(`(async () => {
     const token = sessionStorage.getItem('sitecast.token') ?? '';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addStatusMessage, createAdminToken } from '../../src/db/index.js';
 import { startSite, type SiteHandle } from '../../src/site/server.js';
@@ -217,4 +217,39 @@ test('events: listeners are bounded; past the limit the stream answers 503 and a
   assert.deepEqual(got, ['status-message'], 'only the change travels');
   a();
   assert.equal(hub.size, 0);
+});
+
+test('validate: a DP share is re-hashed against its manifest; a changed or extra file is reported, as the answer and a status message', async (t) => {
+  const { h, admin, reader, dir } = await started(t);
+  const src = join(dir, 'src');
+  await makeTree(src, 'validate');
+  await api(h, admin, 'POST', '/dps', { name: 'dp1', path: join(dir, 'dp1') });
+  const { id } = (await (await api(h, admin, 'POST', '/packages', { name: 'V', sourcePath: src })).json()) as { id: string };
+  await api(h, admin, 'POST', `/packages/${id}/distribute`, { dps: ['CEN/dp1'] });
+  for (let i = 0; i < 200; i++) {
+    const s = (await (await api(h, admin, 'GET', `/packages/${id}/status`)).json()) as { dps: { state: string }[] };
+    if (s.dps[0]?.state === 'installed') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const good = await api(h, admin, 'POST', `/packages/${id}/dps/dp1/validate`, {});
+  assert.equal(good.status, 200);
+  const ok = (await good.json()) as { ok: boolean; checked: number; sourceVersion: number; problems: string[] };
+  assert.equal(ok.ok, true, ok.problems.join('\n'));
+  assert.ok(ok.checked > 0);
+  assert.equal(ok.sourceVersion, 1);
+
+  const share = join(dir, 'dp1', 'SMSPKG', id);
+  await writeFile(join(share, 'README.txt'), 'changed by hand\n');
+  await writeFile(join(share, 'stray.bin'), 'x');
+  const bad = (await (await api(h, admin, 'POST', `/packages/${id}/dps/dp1/validate`, {})).json()) as { ok: boolean; problems: string[] };
+  assert.equal(bad.ok, false);
+  assert.ok(bad.problems.some((p) => p.startsWith('README.txt:')), bad.problems.join('\n'));
+  assert.ok(bad.problems.includes('stray.bin: not part of the package'));
+  const messages = (await (await api(h, reader, 'GET', `/status-messages?package=${id}&severity=error`)).json()) as { messages: { text: string }[] };
+  assert.match(messages.messages[0]?.text ?? '', /does not match source version 1: .*README\.txt/);
+
+  assert.equal((await api(h, reader, 'POST', `/packages/${id}/dps/dp1/validate`, {})).status, 403);
+  const unknown = await api(h, admin, 'POST', `/packages/${id}/dps/nope/validate`, {});
+  assert.equal(unknown.status, 404);
+  assert.equal((await api(h, admin, 'POST', `/packages/${id}/dps/..%2Fx/validate`, {})).status, 400);
 });

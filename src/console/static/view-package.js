@@ -1,7 +1,7 @@
 import { get, post } from './api.js';
 import { fill, formatTime, h } from './dom.js';
 import { countsOf, dpsOf, store } from './store.js';
-import { guardForm, readOnlyNote, resultLine, severityText, showError, showResult, stateBar, stateText } from './view-common.js';
+import { guardForm, isAdmin, readOnlyNote, resultLine, severityText, showError, showResult, stateBar, stateText } from './view-common.js';
 
 /**
  * One package: where it stands on every DP (state, version held, last status
@@ -44,6 +44,17 @@ export function packageView(id) {
     }
   });
 
+  const validate = async (dp) => {
+    showResult(result, true, `Validating the content of ${dp}…`);
+    try {
+      const r = await post(`/packages/${id}/dps/${encodeURIComponent(dp)}/validate`);
+      if (r.ok) showResult(result, true, `Content on ${dp} matches source version ${r.sourceVersion} (${r.checked} entries).`);
+      else showResult(result, false, `Content on ${dp} does not match: ${r.problems.slice(0, 5).join('; ')}${r.problems.length > 5 ? ` and ${r.problems.length - 5} more` : ''}`);
+    } catch (err) {
+      showError(result, err);
+    }
+  };
+
   const renderChoices = () => {
     const targeted = new Set(dpsOf(id).map((d) => `${d.site}/${d.dp}`));
     const free = dpChoices.filter((ref) => !targeted.has(ref));
@@ -67,7 +78,7 @@ export function packageView(id) {
     const rows = dpsOf(id).sort((a, b) => (`${a.site}/${a.dp}` < `${b.site}/${b.dp}` ? -1 : 1));
     fill(
       dpBody,
-      rows.length === 0 ? h('tr', {}, h('td', { colspan: '6', class: 'note' }, 'Not distributed to any DP yet.')) : null,
+      rows.length === 0 ? h('tr', {}, h('td', { colspan: '7', class: 'note' }, 'Not distributed to any DP yet.')) : null,
       rows.map((d) =>
         h(
           'tr',
@@ -78,6 +89,13 @@ export function packageView(id) {
           h('td', { class: 'num' }, `${d.sourceVersion} of ${p?.sourceVersion ?? '?'}`),
           h('td', { class: 'num' }, d.retryCount),
           h('td', { class: 'dp-message' }, d.lastMessage ?? ''),
+          h(
+            'td',
+            {},
+            d.site === store.site
+              ? h('button', { type: 'button', class: 'secondary', disabled: !isAdmin(), 'aria-disabled': isAdmin() ? null : 'true', onclick: () => void validate(d.dp) }, `Validate ${d.site}/${d.dp}`)
+              : h('span', { class: 'muted' }, 'validated at its site'),
+          ),
         ),
       ),
     );
@@ -143,7 +161,7 @@ export function packageView(id) {
       h(
         'table',
         { id: 'package-dps' },
-        h('thead', {}, h('tr', {}, ['Site', 'DP', 'State', 'Version held', 'Retries', 'Last status message'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ['Site', 'DP', 'State', 'Version held', 'Retries', 'Last status message', 'Content'].map((t) => h('th', { scope: 'col' }, t)))),
         dpBody,
       ),
     ),

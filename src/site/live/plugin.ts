@@ -10,6 +10,9 @@ import { type LiveEvent, LiveHub, type HubOptions } from './hub.js';
 import { LatencyHistogram, renderMetrics } from './metrics.js';
 import { countStates, readAddresses, readBacklogs, readDpStates, readPackages } from './snapshot.js';
 import { type TicketHolder, ticketSigner } from './ticket.js';
+import { validateDp } from './validate.js';
+import { packageIdSchema, parseInput, shortNameSchema } from '../../db/values.js';
+import { z } from 'zod';
 
 export interface LiveOptions {
   ctx: SiteContext;
@@ -101,6 +104,15 @@ const livePluginImpl: FastifyPluginAsync<LiveOptions> = async (app, { ctx, hub: 
     api.get(`${PREFIX}/live/advertisements`, async (request) => {
       await authorize(ctx, log, request, 'read');
       return { advertisements: await listAdvertisements(ctx.db) };
+    });
+
+    const validateParams = z.object({ id: packageIdSchema, dp: shortNameSchema });
+    api.post(`${PREFIX}/packages/:id/dps/:dp/validate`, async (request) => {
+      const caller = await authorize(ctx, log, request, 'write');
+      const params = parseInput(validateParams, request.params, 'path');
+      const result = await validateDp(ctx, params.id, params.dp);
+      log.info(`content of ${params.id} on DP ${params.dp} validated by token ${caller?.id ?? '?'}: ${result.ok ? 'matches' : `${result.problems.length} problems`}`);
+      return result;
     });
 
     api.get(`${PREFIX}/health`, async (request) => {
