@@ -10,6 +10,7 @@ interface InitOpts {
   code: string;
   name?: string;
   listen?: string;
+  database?: string;
   parent?: string;
   joinToken?: string;
   json?: boolean;
@@ -48,6 +49,7 @@ export function registerSite(program: Command, io: Io, run: Run): void {
     .requiredOption('--code <code>', 'site code: 3 upper-case letters or digits, e.g. CEN')
     .option('--name <text>', 'display name (default: "Site <code>")')
     .option('--listen <host:port>', 'address of the admin API and site-to-site receiver (default 127.0.0.1:8430)')
+    .option('--database <url>', 'put the site database on PostgreSQL (postgres://user@host:port/db; password in the URL or PGPASSWORD); default SQLite in <root>/site.db')
     .option('--parent <url>', 'join the hierarchy below the site server at this URL (needs --join-token)')
     .option('--join-token <token>', 'one-time token from `sitecast site invite` at the parent')
     .option('--json', 'print one JSON object')
@@ -58,6 +60,7 @@ export function registerSite(program: Command, io: Io, run: Run): void {
           code: opts.code,
           ...(opts.name === undefined ? {} : { name: opts.name }),
           ...(opts.listen === undefined ? {} : { listen: opts.listen }),
+          ...(opts.database === undefined ? {} : { database: opts.database }),
         };
         const joined = opts.parent !== undefined && opts.joinToken !== undefined ? await initChildSite(root, { ...base, parent: opts.parent, joinToken: opts.joinToken }) : undefined;
         const r = joined ?? (await initSite(root, base));

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { DbLocation } from '../db/index.js';
 import { SitecastError } from '../errors.js';
-import { sitePaths } from './layout.js';
+import { type SitePaths, sitePaths } from './layout.js';
 
 /**
  * The admin API and the site-to-site receiver listen on 127.0.0.1:8430 unless
@@ -36,9 +37,34 @@ export const siteConfigSchema = z
     code: siteCodeSchema,
     name: z.string().trim().min(1).max(200),
     listen: listenSchema,
-    database: z.object({ kind: z.literal('sqlite'), file: z.literal('site.db') }).strict(),
+    database: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('sqlite'), file: z.literal('site.db') }).strict(),
+      // A password in the URL is allowed (site.json is then mode 0600); without one, node-postgres reads PGPASSWORD or ~/.pgpass.
+      z.object({ kind: z.literal('postgres'), url: z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a postgres:// URL') }).strict(),
+    ]),
   })
   .strict();
+
+/** Where a site's database lives, from its configuration. */
+export function siteDbLocation(config: Pick<SiteConfig, 'database'>, paths: SitePaths): DbLocation {
+  return config.database.kind === 'postgres' ? { kind: 'postgres', url: config.database.url } : { kind: 'sqlite', path: paths.database };
+}
+
+/** Checks a `--database` value: a postgres:// URL. The message never repeats the value (it may hold a password). */
+export function parseDatabaseUrl(text: string): SiteConfig['database'] {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') || url.hostname === '') {
+    throw new SitecastError('SITECAST_E_INVALID_VALUE', 'the database must be a PostgreSQL URL', {
+      hint: 'for example postgres://sitecast@db.example.net:5432/sitecast (put the password in PGPASSWORD or ~/.pgpass)',
+    });
+  }
+  return { kind: 'postgres', url: text };
+}
 export type SiteConfig = z.infer<typeof siteConfigSchema>;
 
 /** Parses `host:port`, `[v6]:port` or a bare `:port` / `port` (host stays the default). */

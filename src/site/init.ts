@@ -4,8 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { SitecastError, ioError, isSitecastError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
-import { addSite, createAdminToken, openSiteDb } from '../db/index.js';
-import { CONFIG_FORMAT, DEFAULT_HOST, DEFAULT_PORT, type SiteConfig, parseListen, siteCodeSchema } from './config.js';
+import { addSite, createAdminToken, getLocalSite, openSiteDb } from '../db/index.js';
+import { CONFIG_FORMAT, DEFAULT_HOST, DEFAULT_PORT, type SiteConfig, parseDatabaseUrl, parseListen, siteCodeSchema, siteDbLocation } from './config.js';
 import { createSiteKeys } from './keys.js';
 import { type SitePaths, siteFolders, sitePaths } from './layout.js';
 
@@ -14,6 +14,8 @@ export interface InitOptions {
   name?: string;
   /** `host:port`; default 127.0.0.1:8430. */
   listen?: string;
+  /** A postgres:// URL; default: SQLite in `<root>/site.db`. */
+  database?: string;
 }
 
 export interface InitResult {
@@ -64,7 +66,7 @@ export async function initSite(rootArg: string, options: InitOptions): Promise<I
     code: code.data,
     name: name.data,
     listen,
-    database: { kind: 'sqlite', file: 'site.db' },
+    database: options.database === undefined ? { kind: 'sqlite', file: 'site.db' } : parseDatabaseUrl(options.database),
   };
 
   const root = resolve(rootArg);
@@ -77,16 +79,24 @@ export async function initSite(rootArg: string, options: InitOptions): Promise<I
     await mkdir(stagingPaths.keys, { mode: 0o700 });
     for (const folder of siteFolders(stagingPaths)) await mkdir(folder, { recursive: true });
     const keys = await createSiteKeys(stagingPaths);
-    const site = await openSiteDb({ kind: 'sqlite', path: stagingPaths.database });
+    const site = await openSiteDb(siteDbLocation(config, stagingPaths));
     let token: string;
     try {
+      const existing = await getLocalSite(site);
+      if (existing !== undefined) {
+        throw new SitecastError('SITECAST_E_SITE_EXISTS', `the database ${site.dialect.location} already holds site ${existing.code}`, {
+          hint: 'give each site a database of its own; nothing was changed',
+        });
+      }
       await addSite(site, { code: config.code, name: config.name, publicKey: keys.publicKeyPem, isLocal: true });
       token = (await createAdminToken(site, { role: 'admin', label: 'created by site init' })).token;
     } finally {
       await site.close();
     }
     await writeFileAtomic(stagingPaths.adminToken, `${token}\n`, { mode: 0o600 });
-    await writeFileAtomic(stagingPaths.config, `${JSON.stringify(config, null, 2)}\n`);
+    // A database URL may carry a password: then only the site's user may read site.json.
+    const mode = config.database.kind === 'postgres' ? 0o600 : 0o644;
+    await writeFileAtomic(stagingPaths.config, `${JSON.stringify(config, null, 2)}\n`, { mode });
     await moveIntoPlace(staging, root);
     return { root, config, paths: sitePaths(root), publicKeyPem: keys.publicKeyPem, adminToken: token };
   } catch (err) {

@@ -6,6 +6,7 @@ import { setLocalSite, siteUrlSchema, upsertSite } from '../db/hierarchy.js';
 import { SitecastError, isSitecastError } from '../errors.js';
 import { redact } from '../redact.js';
 import { type InitOptions, type InitResult, initSite } from './init.js';
+import { siteDbLocation } from './config.js';
 
 export interface JoinOptions extends InitOptions {
   /** Base URL of the parent site server. */
@@ -74,7 +75,7 @@ export async function initChildSite(root: string, options: JoinOptions): Promise
     const answer = joinResultSchema.safeParse(payload);
     if (!answer.success) throw new SitecastError('SITECAST_E_HTTP', `${parentUrl.data} answered the join in a shape this Sitecast does not know`);
     const { parent, ancestors } = answer.data;
-    const db = await openSiteDb({ kind: 'sqlite', path: init.paths.database });
+    const db = await openSiteDb(siteDbLocation(init.config, init.paths));
     try {
       for (const a of [...ancestors].reverse()) await upsertSite(db, a);
       await upsertSite(db, parent);

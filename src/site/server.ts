@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../fs/atomic.js';
 import { mpPlugin } from '../mp/http.js';
 import { SenderComponent, type SenderOptions, receivePlugin } from '../components/sender/index.js';
 import { policyPlugin } from '../mp/policy.js';
-import { type Listen, loadSiteConfig } from './config.js';
+import { type Listen, loadSiteConfig, siteDbLocation } from './config.js';
 import type { Component, ComponentName, SiteContext } from './context.js';
 import { loadSiteKeys } from './keys.js';
 import { type HierarchyOptions, hierarchyComponents } from './hierarchy-components.js';
@@ -113,7 +113,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
   };
 
   try {
-    db = await openSiteDb({ kind: 'sqlite', path: paths.database });
+    db = await openSiteDb(siteDbLocation(config, paths));
     const local = await getLocalSite(db);
     if (local?.code !== config.code) {
       throw new SitecastError('SITECAST_E_SITE_CONFIG', `site.json names site ${config.code} but the database belongs to ${local?.code ?? 'no site'}`);

@@ -27,7 +27,7 @@ const POSTGRES: Backend = {
   open: async (dir, options) => openSiteDb({ kind: 'postgres', url: await testDatabase(dir) }, options),
 };
 
-export const BACKENDS: readonly Backend[] = postgresAvailable() && process.env.SITECAST_TEST_NO_PG === undefined ? [SQLITE, POSTGRES] : [SQLITE];
+export const BACKENDS: readonly Backend[] = postgresAvailable() ? [SQLITE, POSTGRES] : [SQLITE];
 
 export interface Fixture {
   dir: string;

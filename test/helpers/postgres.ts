@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,15 +13,24 @@ import pg from 'pg';
  * port in a temporary folder and stopped when the test process exits. Without
  * either, PostgreSQL tests are not declared.
  */
-const BIN_DIRS = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'];
-
+/** Debian's layout: /usr/lib/postgresql/<major>/bin; the newest wins. SITECAST_TEST_PG_BIN overrides. */
 export function postgresBinDir(): string | undefined {
   if (process.env.SITECAST_TEST_PG_BIN !== undefined) return process.env.SITECAST_TEST_PG_BIN;
-  return BIN_DIRS.find((d) => existsSync(join(d, 'pg_ctl')) && existsSync(join(d, 'initdb')));
+  let majors: string[];
+  try {
+    majors = readdirSync('/usr/lib/postgresql').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  return majors
+    .sort((a, b) => Number(b) - Number(a))
+    .map((m) => join('/usr/lib/postgresql', m, 'bin'))
+    .find((d) => existsSync(join(d, 'pg_ctl')) && existsSync(join(d, 'initdb')));
 }
 
-/** True when the PostgreSQL backend can run in this process. */
+/** True when the PostgreSQL backend can run in this process (SITECAST_TEST_NO_PG turns it off). */
 export function postgresAvailable(): boolean {
+  if (process.env.SITECAST_TEST_NO_PG !== undefined) return false;
   return process.env.SITECAST_TEST_PG !== undefined || postgresBinDir() !== undefined;
 }
 

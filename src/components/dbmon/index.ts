@@ -1,4 +1,4 @@
-import { ackChanges, addStatusMessage, readChanges, type Change } from '../../db/index.js';
+import { ackChanges, addStatusMessage, readChanges, type Change, type ChangeSubscription } from '../../db/index.js';
 import { dropFile } from '../../inbox/index.js';
 import { PKN_NAME, pknName, serializePkn } from '../../formats/pkn.js';
 import type { Component, SiteContext } from '../../site/context.js';
@@ -9,6 +9,8 @@ export interface DbMonitorOptions {
   pollMs?: number;
   /** Change rows handled per round (default 500). */
   batch?: number;
+  /** Wait before listening again after the notification connection was lost (default 5000 ms). */
+  relistenMs?: number;
 }
 
 /**
@@ -20,7 +22,10 @@ export interface DbMonitorOptions {
  * wake-up files again, which is harmless; no change is ever lost.
  *
  * It polls, cheaply, and a writer in the same process calls nudge() after a
- * commit so the wake-up file follows at once.
+ * commit so the wake-up file follows at once. Where the database can notify
+ * (PostgreSQL: the triggers NOTIFY sitecast_changes), it also listens, so a
+ * write by another process is seen at once too; the poll stays as the
+ * fallback while the notification connection is down.
  */
 export class DatabaseMonitor implements Component {
   readonly name = 'dbmon' as const;
@@ -35,6 +40,10 @@ export class DatabaseMonitor implements Component {
   /** Rows up to here are acknowledged; ids only grow, so reads start after it. */
   private cursor = 0;
   private failing = false;
+  private readonly relistenMs: number;
+  private subscription: ChangeSubscription | undefined;
+  private listening: Promise<void> | undefined;
+  private relisten: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -43,6 +52,7 @@ export class DatabaseMonitor implements Component {
     this.log = ctx.logger('smsdbmon');
     this.pollMs = options.pollMs ?? 200;
     this.batch = options.batch ?? 500;
+    this.relistenMs = options.relistenMs ?? 5000;
   }
 
   start(): Promise<void> {
@@ -51,7 +61,32 @@ export class DatabaseMonitor implements Component {
     this.log.info(`started; polling the change log every ${this.pollMs} ms`);
     this.timer = setInterval(() => this.nudge(), this.pollMs);
     this.nudge();
+    this.listen();
     return Promise.resolve();
+  }
+
+  private listen(): void {
+    const dialect = this.ctx.db.dialect;
+    if (dialect.subscribeChanges === undefined || this.closing !== undefined) return;
+    this.listening = dialect.subscribeChanges(() => this.nudge()).then(
+      async (subscription) => {
+        if (this.closing !== undefined) return subscription.close();
+        this.subscription = subscription;
+        subscription.onLost((err) => {
+          this.log.error('lost the change notification connection; polling until it is back', err);
+          this.subscription = undefined;
+          this.relisten = setTimeout(() => this.listen(), this.relistenMs);
+          this.listening = subscription.close();
+        });
+        this.log.info('listening for change notifications');
+        // Changes committed before LISTEN took effect sent their notification to nobody.
+        this.nudge();
+      },
+      (err: unknown) => {
+        this.log.error('cannot listen for change notifications; polling only, will try again', err);
+        if (this.closing === undefined) this.relisten = setTimeout(() => this.listen(), this.relistenMs);
+      },
+    );
   }
 
   /** Reads the change log now (coalesced with a round already running). */
@@ -78,6 +113,9 @@ export class DatabaseMonitor implements Component {
 
   private async shutdown(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.relisten !== undefined) clearTimeout(this.relisten);
+    await this.listening;
+    await this.subscription?.close();
     await this.running;
     this.log.info('stopped');
     await this.log.flush();

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DatabaseMonitor } from '../../src/components/dbmon/index.js';
+import { addSite, createPackage, openSiteDb } from '../../src/db/index.js';
+import { postgresAvailable, testDatabase } from '../helpers/postgres.js';
+import { eventually, newSite, openContext } from '../helpers/site.js';
+
+const noServer = postgresAvailable() ? false : 'no PostgreSQL server (set SITECAST_TEST_PG or install postgresql)';
+
+test('on PostgreSQL, NOTIFY brings a change written by another process to the monitor well under a second, with a one-minute poll', { skip: noServer }, async (t) => {
+  const site = await newSite(t);
+  const base = await openContext(site);
+  const url = await testDatabase(site.dir);
+  const db = await openSiteDb({ kind: 'postgres', url });
+  site.defer(() => db.close());
+  await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  const ctx = { ...base, db };
+  const mon = new DatabaseMonitor(ctx, { pollMs: 60_000 });
+  await mon.start();
+  site.defer(() => mon.close());
+  await mon.drain();
+  // Give LISTEN its moment: the monitor says so in its log, but a short wait is simpler than reading it.
+  await new Promise((r) => setTimeout(r, 200));
+
+  // Another connection, as another process (the CLI, a second server) would write: no in-process nudge.
+  const writer = await openSiteDb({ kind: 'postgres', url });
+  site.defer(() => writer.close());
+  const started = Date.now();
+  const pkg = await createPackage(writer, { name: 'Office', sourcePath: join(site.dir, 'src') });
+  const pkn = join(ctx.paths.distmgr, `${pkg.id}.PKN`);
+  await eventually('the wake-up file', async () => ((await stat(pkn).catch(() => undefined)) === undefined ? undefined : true), 2000);
+  const took = Date.now() - started;
+  assert.ok(took < 500, `took ${took} ms`);
+});
