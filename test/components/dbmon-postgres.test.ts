@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { sql } from 'kysely';
 import { DatabaseMonitor } from '../../src/components/dbmon/index.js';
 import { addSite, createPackage, openSiteDb } from '../../src/db/index.js';
 import { postgresAvailable, testDatabase } from '../helpers/postgres.js';
@@ -33,4 +34,30 @@ test('on PostgreSQL, NOTIFY brings a change written by another process to the mo
   await eventually('the wake-up file', async () => ((await stat(pkn).catch(() => undefined)) === undefined ? undefined : true), 2000);
   const took = Date.now() - started;
   assert.ok(took < 500, `took ${took} ms`);
+});
+
+test('on PostgreSQL, a lost notification connection is re-established and changes keep arriving', { skip: noServer }, async (t) => {
+  const site = await newSite(t);
+  const base = await openContext(site);
+  const url = await testDatabase(site.dir);
+  const db = await openSiteDb({ kind: 'postgres', url });
+  site.defer(() => db.close());
+  await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  const mon = new DatabaseMonitor({ ...base, db }, { pollMs: 60_000, relistenMs: 100 });
+  await mon.start();
+  site.defer(() => mon.close());
+  await mon.drain();
+  await new Promise((r) => setTimeout(r, 200));
+
+  // Every other connection to this database is cut, as a server restart or a failover would.
+  const writer = await openSiteDb({ kind: 'postgres', url });
+  site.defer(() => writer.close());
+  await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`.execute(writer.db);
+  await new Promise((r) => setTimeout(r, 600));
+
+  const started = Date.now();
+  const pkg = await createPackage(writer, { name: 'Tools', sourcePath: join(site.dir, 'src') });
+  const pkn = join(base.paths.distmgr, `${pkg.id}.PKN`);
+  await eventually('the wake-up file', async () => ((await stat(pkn).catch(() => undefined)) === undefined ? undefined : true), 3000);
+  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
 });

@@ -110,6 +110,30 @@ function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+const created = new Set<string>();
+let cleanupArmed = false;
+
+/** On a server the tests did not start, drop the databases this process created once it has nothing else to do. */
+function armCleanup(): void {
+  if (cleanupArmed || process.env.SITECAST_TEST_PG === undefined) return;
+  cleanupArmed = true;
+  process.once('beforeExit', () => {
+    const names = [...created];
+    created.clear();
+    void Promise.all(names.map((n) => dropDatabase(n).catch(() => undefined)));
+  });
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: await testServerUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /**
  * The DSN of a database of its own for `key` (a test's temporary folder):
  * created on first use, the same one on every later call, dropped by drop().
@@ -130,18 +154,7 @@ export async function testDatabase(key: string): Promise<string> {
   } finally {
     await admin.end();
   }
+  created.add(name);
+  armCleanup();
   return withDatabase(server, name);
-}
-
-/** Drops the database testDatabase(key) made (no-op when absent). */
-export async function dropTestDatabase(key: string): Promise<void> {
-  const server = await testServerUrl();
-  const name = `sitecast_t_${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
-  const admin = new pg.Client({ connectionString: server });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
 }
