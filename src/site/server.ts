@@ -138,13 +138,13 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
     context = ctx;
 
     app = Fastify({ logger: false, forceCloseConnections: true });
+    await app.register((await import('./live/plugin.js')).livePlugin, { ctx });
     await app.register(dpPlugin, {
       resolveDp: async (name) => (await listDps(siteDb, { site: config.code })).find((d) => d.name === name)?.path,
     });
     await app.register(mpPlugin, { pkginfoDir: paths.mpPkginfo });
     await app.register(receivePlugin, { ctx });
     await app.register(policyPlugin, { ctx });
-    await app.register((await import('./live/plugin.js')).livePlugin, { ctx });
     await registerProvider(app, ctx, options.provider !== false, log);
     const listen = options.listen ?? config.listen;
     await app.listen({ host: listen.host, port: listen.port });

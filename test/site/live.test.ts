@@ -133,6 +133,7 @@ test('metrics: packages by state, addresses, inbox backlogs and request latencie
   const { id } = (await (await api(h, admin, 'POST', '/packages', { name: 'M', sourcePath: src })).json()) as { id: string };
   await api(h, admin, 'POST', `/packages/${id}/distribute`, { dps: ['CEN/dp1'] });
   assert.equal((await api(h, admin, 'PUT', '/addresses/PRI', { rates: ['64KB/s'] })).status, 200);
+  await fetch(`${h.url}/mp/v1/pkginfo/CEN0FFFF.PKG`);
   let text = '';
   for (let i = 0; i < 100; i++) {
     const res = await fetch(`${h.url}/metrics`);
@@ -149,6 +150,7 @@ test('metrics: packages by state, addresses, inbox backlogs and request latencie
   assert.match(text, /^sitecast_inbox_backlog\{site="CEN",component="distmgr",inbox="distmgr.box"\} \d+$/m);
   assert.match(text, /^sitecast_http_request_duration_seconds_bucket\{method="POST",route="\/api\/v1\/packages",status="201",le="\+Inf"\} 1$/m);
   assert.match(text, /^sitecast_http_request_duration_seconds_count\{method="PUT",route="\/api\/v1\/addresses\/:to",status="200"\} 1$/m);
+  assert.match(text, /^sitecast_http_request_duration_seconds_count\{method="GET",route="\/mp\/v1\/pkginfo\/[^"]+",status="404"\} 1$/m, 'the management point is timed too');
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     assert.match(line, /^sitecast_[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/, line);
