@@ -121,8 +121,19 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   assert.equal((await getAddress(h.ctx.db, 'PRI'))?.schedule[0], `c${'a'.repeat(23)}`);
   await shot(page, 'hierarchy');
 
+  // Keyboard alone: the skip link first, then the views.
+  // (A reload also shows the session survives it: the token stays in the tab's sessionStorage.)
+  await page.reload();
+  await page.locator('#live-state.live').waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate('document.activeElement.textContent'), 'Skip to content');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate('document.activeElement.textContent'), 'Packages');
+  await page.keyboard.press('Enter');
+  await page.locator('#packages-table').waitFor();
+
   // Create and distribute from the console; the state turns installed without a reload.
-  await page.getByRole('link', { name: 'Packages', exact: true }).click();
   await page.getByLabel('Name', { exact: true }).fill('Office suite');
   await page.getByLabel('Source folder on the site server').fill(good);
   await page.getByRole('button', { name: 'Create package' }).click();
