@@ -255,3 +255,25 @@ test('validate: a DP share is re-hashed against its manifest; a changed or extra
   assert.equal(unknown.status, 404);
   assert.equal((await api(h, admin, 'POST', `/packages/${id}/dps/..%2Fx/validate`, {})).status, 400);
 });
+
+test('openapi.json documents the live routes too: every route this plugin serves is listed', async (t) => {
+  const { h } = await started(t);
+  const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  const served: [string, string][] = [
+    ['get', '/api/v1/events'],
+    ['post', '/api/v1/events/ticket'],
+    ['get', '/api/v1/live/snapshot'],
+    ['get', '/api/v1/live/advertisements'],
+    ['get', '/api/v1/health'],
+    ['post', '/api/v1/packages/{id}/dps/{dp}/validate'],
+    ['get', '/metrics'],
+  ];
+  for (const [method, path] of served) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is in the document`);
+  // And each of them is really served (not 404) by the running site.
+  for (const [method, path] of served) {
+    const url = `${h.url}${path.replace('{id}', 'CEN00001').replace('{dp}', 'dp1')}`;
+    const res = await fetch(url, { method: method.toUpperCase() });
+    assert.notEqual(res.status, 404, `${method.toUpperCase()} ${path} is served`);
+    await res.body?.cancel();
+  }
+});

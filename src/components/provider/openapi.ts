@@ -54,12 +54,38 @@ function operation(name: string, spec: RouteSpec): Json {
   };
 }
 
+/**
+ * Routes served by the site server's live-status plugin (src/site/live/)
+ * rather than the provider's route table: documented here so the one
+ * document lists every call the console and scripts use.
+ */
+const LIVE_ROUTES: { method: 'get' | 'post'; path: string; summary: string; role: 'read-only' | 'admin' | 'public'; type?: string }[] = [
+  { method: 'get', path: '/api/v1/events', summary: 'Server-sent events: package, dp-status, status-message, address and backlog changes (bearer token or ?ticket=)', role: 'read-only', type: 'text/event-stream' },
+  { method: 'post', path: '/api/v1/events/ticket', summary: 'A signed ticket valid 60 s, for EventSource, which cannot send headers', role: 'read-only' },
+  { method: 'get', path: '/api/v1/live/snapshot', summary: 'The current state the event stream changes', role: 'read-only' },
+  { method: 'get', path: '/api/v1/live/advertisements', summary: 'Every advertisement with its client results', role: 'read-only' },
+  { method: 'get', path: '/api/v1/health', summary: 'Per component: inbox backlog, files in bad/, last error, log tail', role: 'read-only' },
+  { method: 'post', path: '/api/v1/packages/{id}/dps/{dp}/validate', summary: "Re-hash a package's share on a DP of this site against its manifest; changes nothing", role: 'admin' },
+  { method: 'get', path: '/metrics', summary: 'Prometheus text format, names prefixed sitecast_', role: 'public', type: 'text/plain' },
+];
+
 /** The OpenAPI 3.1 document of the admin API, built from the same zod schemas that check requests. */
 export function openApiDocument(serverUrl?: string): Json {
   const paths: Record<string, Record<string, Json>> = {};
   for (const [name, spec] of Object.entries(ROUTES) as [string, RouteSpec][]) {
     const path = spec.url.replace(/:([A-Za-z]+)/g, '{$1}');
     paths[path] = { ...paths[path], [spec.method.toLowerCase()]: operation(name, spec) };
+  }
+  for (const r of LIVE_ROUTES) {
+    paths[r.path] = {
+      ...paths[r.path],
+      [r.method]: {
+        operationId: `live_${r.method}_${r.path.replace(/[^A-Za-z0-9]+/g, '_')}`,
+        summary: r.summary,
+        ...(r.role === 'public' ? { security: [] } : { 'x-sitecast-role': r.role }),
+        responses: { '200': { description: 'Success', content: { [r.type ?? 'application/json']: {} } } },
+      },
+    };
   }
   paths['/openapi.json'] = {
     get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1 document' } } },
