@@ -120,13 +120,25 @@ export function postgresDialect(options: PostgresOptions): DbDialect {
     async subscribeChanges(onChange: () => void): Promise<ChangeSubscription> {
       const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis });
       let lost: ((err: Error) => void) | undefined;
+      let closing: Promise<void> | undefined;
+      let reported = false;
+      const report = (err: Error): void => {
+        if (reported || closing !== undefined) return;
+        reported = true;
+        lost?.(err);
+      };
       client.on('notification', (message) => {
         if (message.channel === CHANGE_CHANNEL) onChange();
       });
-      client.on('error', (err) => lost?.(err));
-      await client.connect();
-      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
-      let closing: Promise<void> | undefined;
+      client.on('error', report);
+      client.on('end', () => report(new Error('the notification connection ended')));
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+      } catch (err) {
+        closing = client.end().catch(() => undefined);
+        throw err;
+      }
       return {
         onLost(listener: (err: Error) => void): void {
           lost = listener;
