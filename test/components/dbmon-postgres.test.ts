@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { sql } from 'kysely';
 import { DatabaseMonitor } from '../../src/components/dbmon/index.js';
-import { addSite, createPackage, openSiteDb } from '../../src/db/index.js';
-import { postgresAvailable, testDatabase } from '../helpers/postgres.js';
+import { addSite, createPackage, listStatusMessages, openSiteDb } from '../../src/db/index.js';
+import { postgresAvailable, postgresBinDir, startThrowAwayServer, testDatabase } from '../helpers/postgres.js';
 import { eventually, newSite, openContext } from '../helpers/site.js';
 
 const noServer = postgresAvailable() ? false : 'no PostgreSQL server (set SITECAST_TEST_PG or install postgresql)';
@@ -60,4 +60,31 @@ test('on PostgreSQL, a lost notification connection is re-established and change
   const pkn = join(base.paths.distmgr, `${pkg.id}.PKN`);
   await eventually('the wake-up file', async () => ((await stat(pkn).catch(() => undefined)) === undefined ? undefined : true), 3000);
   assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+});
+
+test('a PostgreSQL outage: the monitor retries, catches up when the server is back, and a status message says so', { skip: postgresBinDir() === undefined ? 'needs the PostgreSQL server binaries' : false }, async (t) => {
+  const server = await startThrowAwayServer();
+  t.after(async () => server.stop());
+  const site = await newSite(t);
+  const base = await openContext(site);
+  const db = await openSiteDb({ kind: 'postgres', url: server.url, connectTimeoutMs: 1000 });
+  site.defer(() => db.close());
+  await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  const mon = new DatabaseMonitor({ ...base, db }, { pollMs: 100, relistenMs: 100 });
+  await mon.start();
+  site.defer(() => mon.close());
+  await mon.drain();
+
+  server.pause();
+  await new Promise((r) => setTimeout(r, 500));
+  server.resume();
+  const pkg = await createPackage(db, { name: 'After', sourcePath: join(site.dir, 'src') });
+  const pkn = join(base.paths.distmgr, `${pkg.id}.PKN`);
+  await eventually('the wake-up file', async () => ((await stat(pkn).catch(() => undefined)) === undefined ? undefined : true), 5000);
+  const said = await eventually(
+    'the status message',
+    async () => (await listStatusMessages(db, { component: 'dbmon' })).find((m) => /could not be read.*resumed/.test(m.text)),
+    5000,
+  );
+  assert.equal(said.severity, 'warning');
 });

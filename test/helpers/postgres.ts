@@ -65,6 +65,9 @@ function run(command: string[], what: string): void {
 export interface ThrowAwayServer {
   /** DSN of the superuser `postgres` database (trust authentication on loopback). */
   url: string;
+  /** Stops the server but keeps its data (an outage); resume() starts it again on the same port. */
+  pause(): void;
+  resume(): void;
   stop(): void;
 }
 
@@ -81,7 +84,9 @@ export async function startThrowAwayServer(): Promise<ThrowAwayServer> {
   run([...prefix, join(bin, 'initdb'), '-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'], 'initdb');
   // Durability buys nothing for a throw-away server and costs the tests time.
   const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  run([...prefix, join(bin, 'pg_ctl'), '-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start'], 'pg_ctl start');
+  const pgCtl = (args: string[], what: string): void =>
+    run([...prefix, join(bin, 'pg_ctl'), '-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), ...args], what);
+  pgCtl(['-o', settings, 'start'], 'pg_ctl start');
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
@@ -91,7 +96,12 @@ export async function startThrowAwayServer(): Promise<ThrowAwayServer> {
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', stop);
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop };
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    pause: () => pgCtl(['-m', 'fast', 'stop'], 'pg_ctl stop'),
+    resume: () => pgCtl(['-o', settings, 'start'], 'pg_ctl start'),
+    stop,
+  };
 }
 
 let shared: Promise<string> | undefined;

@@ -3,6 +3,7 @@ import { dropFile } from '../../inbox/index.js';
 import { PKN_NAME, pknName, serializePkn } from '../../formats/pkn.js';
 import type { Component, SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
+import { redact } from '../../redact.js';
 
 export interface DbMonitorOptions {
   /** Poll period of the change log (default 200 ms: one indexed query). */
@@ -40,6 +41,8 @@ export class DatabaseMonitor implements Component {
   /** Rows up to here are acknowledged; ids only grow, so reads start after it. */
   private cursor = 0;
   private failing = false;
+  /** When the current outage began and what it was, for the status message written once it ends. */
+  private outage: { since: number; reason: string } | undefined;
   private readonly relistenMs: number;
   private subscription: ChangeSubscription | undefined;
   private listening: Promise<void> | undefined;
@@ -130,15 +133,29 @@ export class DatabaseMonitor implements Component {
           if ((await this.round()) === this.batch) this.again = true;
           if (this.failing) this.log.info('the change log is readable again');
           this.failing = false;
+          if (this.outage !== undefined) await this.reportOutage(this.outage);
+          this.outage = undefined;
         } catch (err) {
           // Database locked, disk full: the rows stay, the next poll tries again. Logged once per outage.
           if (!this.failing) this.log.error('cannot turn changes into wake-up files; will retry', err);
           this.failing = true;
+          this.outage ??= { since: Date.now(), reason: err instanceof Error ? err.message : String(err) };
         }
       }
     } finally {
       this.running = undefined;
     }
+  }
+
+  /** Said once the database answers again: while it is down there is nowhere to record it but the log. */
+  private async reportOutage(outage: { since: number; reason: string }): Promise<void> {
+    const seconds = Math.max(1, Math.round((Date.now() - outage.since) / 1000));
+    await addStatusMessage(this.ctx.db, {
+      severity: 'warning',
+      component: 'dbmon',
+      site: this.ctx.siteCode,
+      text: `the change log could not be read for about ${seconds} s (${redact(outage.reason).slice(0, 200)}); resumed, no change was lost`,
+    }).catch((err: unknown) => this.log.error('cannot write a status message', err));
   }
 
   private async round(): Promise<number> {
