@@ -24,7 +24,10 @@ import { sendIdSchema } from './srq.js';
  */
 export const BUNDLE_FORMAT = 1;
 
-const oneLine = z.string().max(64).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must be one line');
+/** True when `s` holds a control character (C0 or DEL). */
+const hasControl = (s: string): boolean => [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+
+const oneLine = z.string().max(64).refine((s) => !hasControl(s), 'must be one line');
 
 export const bundleDpSchema = z.strictObject({ site: siteCodeSchema, name: shortNameSchema, path: absolutePathSchema });
 export type BundleDp = z.infer<typeof bundleDpSchema>;

@@ -28,10 +28,18 @@ export function postgresBinDir(): string | undefined {
     .find((d) => existsSync(join(d, 'pg_ctl')) && existsSync(join(d, 'initdb')));
 }
 
-/** True when the PostgreSQL backend can run in this process (SITECAST_TEST_NO_PG turns it off). */
+/**
+ * True when the PostgreSQL backend can run in this process (SITECAST_TEST_NO_PG
+ * turns it off). With SITECAST_TEST_REQUIRE_PG set (CI sets it), a missing
+ * server is an error instead of skipped tests.
+ */
 export function postgresAvailable(): boolean {
   if (process.env.SITECAST_TEST_NO_PG !== undefined) return false;
-  return process.env.SITECAST_TEST_PG !== undefined || postgresBinDir() !== undefined;
+  const available = process.env.SITECAST_TEST_PG !== undefined || postgresBinDir() !== undefined;
+  if (!available && process.env.SITECAST_TEST_REQUIRE_PG !== undefined) {
+    throw new Error('SITECAST_TEST_REQUIRE_PG is set but no PostgreSQL server was found: apt-get install postgresql, or set SITECAST_TEST_PG to a DSN');
+  }
+  return available;
 }
 
 function freePort(): Promise<number> {
