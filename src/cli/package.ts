@@ -4,6 +4,8 @@ import {
   ROUTES,
   createdSchema,
   distributeBodySchema,
+  packageDpParamsSchema,
+  redistributeResultSchema,
   distributeResultSchema,
   newPackageBodySchema,
   packageListSchema,
@@ -134,6 +136,23 @@ export function registerPackage(program: Command, io: Io, run: Run): void {
         const r = await callSite(target, { method: 'POST', path }, updateResultSchema);
         if (opts.json) printJson(io, r);
         else io.stdout(`package ${r.id} is now at source version ${r.sourceVersion}\n`);
+        return 0;
+      }, Boolean(opts.json)),
+    );
+
+  withSiteFlags(pkg.command('redistribute').description("copy a package onto one DP of this site again (chunks re-checked, share rebuilt)"))
+    .argument('<id>', 'package id')
+    .requiredOption('--dp <dp>', 'a DP of the site that answers (its name, without the site code)')
+    .option('--json', 'print one JSON object')
+    .action((id: string, opts: SiteFlags & { dp: string; json?: boolean }) =>
+      run(async () => {
+        const pkgId = packageId(id);
+        const params = checkFlags(packageDpParamsSchema, { id: pkgId, dp: opts.dp }, '--dp');
+        const target = await resolveTarget(opts, env());
+        const path = ROUTES.redistribute.url.replace(':id', params.id).replace(':dp', encodeURIComponent(params.dp));
+        const r = await callSite(target, { method: 'POST', path }, redistributeResultSchema);
+        if (opts.json) printJson(io, r);
+        else io.stdout(`redistribution of ${r.id} to ${r.site}/${r.dp} requested; \`sitecast package status ${r.id}\` shows it\n`);
         return 0;
       }, Boolean(opts.json)),
     );

@@ -116,3 +116,42 @@ export async function getPackageStatus(site: SiteDb, packageId: string): Promise
   );
   return rows.map(toStatus);
 }
+
+/**
+ * Asks Distribution Manager to copy a package onto one DP again (its library
+ * chunks re-checked, its share rebuilt). A second request before the first is
+ * done only moves its time. The row's trigger wakes the database monitor.
+ */
+export async function requestRefresh(site: SiteDb, key: { packageId: string; site: string; dp: string }): Promise<string> {
+  const v = parseInput(z.object({ packageId: packageIdSchema, site: siteCodeSchema, dp: shortNameSchema }), key, 'refresh request');
+  const requestedAt = new Date().toISOString();
+  await guard(site, `refresh of ${v.packageId} on ${v.site}/${v.dp}`, () =>
+    site.db
+      .insertInto('dp_refresh_requests')
+      .values({ package_id: v.packageId, site_code: v.site, dp_name: v.dp, requested_at: requestedAt })
+      .onConflict((oc) => oc.columns(['package_id', 'site_code', 'dp_name']).doUpdateSet({ requested_at: requestedAt }))
+      .execute(),
+  );
+  return requestedAt;
+}
+
+/** The DPs of `site` with a refresh of `packageId` outstanding, and when each was asked for. */
+export async function listRefreshRequests(site: SiteDb, packageId: string, siteCode: string): Promise<Map<string, string>> {
+  const rows = await guard(site, `refresh requests of ${packageId}`, () =>
+    site.db.selectFrom('dp_refresh_requests').selectAll().where('package_id', '=', packageId).where('site_code', '=', siteCode).execute(),
+  );
+  return new Map(rows.map((r) => [r.dp_name, r.requested_at]));
+}
+
+/** Removes a refresh request once done, unless it was asked for again since `requestedAt`. */
+export async function clearRefreshRequest(site: SiteDb, key: { packageId: string; site: string; dp: string }, requestedAt: string): Promise<void> {
+  await guard(site, `refresh of ${key.packageId} on ${key.site}/${key.dp}`, () =>
+    site.db
+      .deleteFrom('dp_refresh_requests')
+      .where('package_id', '=', key.packageId)
+      .where('site_code', '=', key.site)
+      .where('dp_name', '=', key.dp)
+      .where('requested_at', '=', requestedAt)
+      .execute(),
+  );
+}

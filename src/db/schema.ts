@@ -17,6 +17,7 @@ export interface Database {
   status_messages: StatusMessageTable;
   admin_tokens: AdminTokenTable;
   change_log: ChangeLogTable;
+  dp_refresh_requests: DpRefreshRequestTable;
 }
 
 export interface SchemaMigrationTable {
@@ -111,4 +112,12 @@ export interface ChangeLogTable {
   object_key: string;
   op: string;
   time: string;
+}
+
+/** Migration 005: a DP of this site whose copy of a package is to be made again. */
+export interface DpRefreshRequestTable {
+  package_id: string;
+  site_code: string;
+  dp_name: string;
+  requested_at: string;
 }

@@ -13,6 +13,12 @@ export interface InstallOptions {
   manifestId: Sha256Hex;
   graceMs?: number;
   signal?: AbortSignal;
+  /**
+   * A redistribution: every chunk in the DP library is re-checked (bad ones
+   * copied again) and the share is rebuilt from chunks even when this version
+   * is already live, without reusing any file of the live copy.
+   */
+  refresh?: boolean;
 }
 
 export interface InstallResult {
@@ -31,7 +37,7 @@ export interface InstallResult {
 export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
   const dp = dpPaths(options.dpPath);
   await ensureFolders([dp.root, dp.library, dp.smspkg]);
-  const sync = await syncLibrary(options.siteLibrary, dp.library, options.manifestId, options.signal);
+  const sync = await syncLibrary(options.siteLibrary, dp.library, options.manifestId, options.signal, { verify: options.refresh === true });
   const share = await installShare({
     dp,
     packageId: options.packageId,
@@ -40,6 +46,7 @@ export async function installOnDp(options: InstallOptions): Promise<InstallResul
     manifest: sync.manifest,
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.refresh === true ? { rebuild: true } : {}),
   });
   return {
     changed: share.changed || sync.copied > 0,

@@ -2,7 +2,7 @@ import { chmod, copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/
 import { dirname } from 'node:path';
 import { forEachBounded } from '../content/concurrency.js';
 import { flushFileSystem, hasManifest, loadManifest, manifestPath, openLibrary } from '../content/library.js';
-import { chunkPath } from '../content/store.js';
+import { ChunkCodec, chunkPath } from '../content/store.js';
 import type { Manifest, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
@@ -23,6 +23,16 @@ async function sizeOf(path: string): Promise<number | undefined> {
   }
 }
 
+/** True when the chunk file decompresses to bytes of its size and SHA-256 (a redistribution's check). */
+async function intact(codec: ChunkCodec, path: string, hash: string, size: number): Promise<boolean> {
+  try {
+    codec.decompressVerified(hash, await readFile(path), size);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Brings one version into a DP's content library: every chunk the DP lacks is
  * copied from the site library (as the compressed frame, not recompressed),
@@ -32,23 +42,26 @@ async function sizeOf(path: string): Promise<number | undefined> {
  *
  * A chunk already there is kept if its size matches the site's copy; a
  * truncated one (a power cut before the flush) is replaced. Full
- * re-verification is content validation's job, not every install's.
+ * re-verification is content validation's job, not every install's; with
+ * `verify` (a redistribution) every chunk of the version is decompressed and
+ * hashed, and any that does not match is copied again from the site.
  */
-export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, id: Sha256Hex, signal?: AbortSignal): Promise<SyncResult> {
+export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, id: Sha256Hex, signal?: AbortSignal, options: { verify?: boolean } = {}): Promise<SyncResult> {
   const site = await openLibrary(siteLibraryDir);
   const manifest = await loadManifest(site, id);
   const dp = await openLibrary(dpLibraryDir, { create: true });
-  if (await hasManifest(dp, id)) return { manifest, copied: 0, copiedBytes: 0 };
-  const chunks = new Set<string>();
-  for (const e of manifest.entries) if (e.type === 'file') for (const c of e.chunks) chunks.add(c.hash);
+  if (options.verify !== true && (await hasManifest(dp, id))) return { manifest, copied: 0, copiedBytes: 0 };
+  const chunks = new Map<string, number>();
+  for (const e of manifest.entries) if (e.type === 'file') for (const c of e.chunks) chunks.set(c.hash, c.size);
   let copied = 0;
   let copiedBytes = 0;
-  await forEachBounded(chunks, 8, async (hash) => {
+  const codec = options.verify === true ? new ChunkCodec() : undefined;
+  await forEachBounded(chunks.keys(), 8, async (hash) => {
     signal?.throwIfAborted();
     const target = chunkPath(dp.dir, hash);
     const source = chunkPath(site.dir, hash);
     const [have, want] = await Promise.all([sizeOf(target), sizeOf(source)]);
-    if (have !== undefined && have === want) return;
+    if (have !== undefined && have === want && (codec === undefined || (await intact(codec, target, hash, chunks.get(hash) ?? 0)))) return;
     if (have !== undefined) await unlink(target).catch(() => undefined);
     // A DP holds its own copy, never a link to the site's: a damaged file on
     // one must not damage the other. The kernel copies (copy_file_range).

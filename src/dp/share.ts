@@ -68,6 +68,8 @@ export interface ShareOptions {
   /** How long the replaced version stays readable after the switch (default 1000 ms). */
   graceMs?: number;
   signal?: AbortSignal;
+  /** Build a new copy even when this version is live, every file written from chunks (a redistribution). */
+  rebuild?: boolean;
 }
 
 export interface ShareResult {
@@ -89,7 +91,7 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
     throw ioError(`cannot create ${dp.smspkg}`, err);
   });
   const live = await readLiveShare(dp, packageId);
-  if (live !== undefined && live.marker.sourceVersion === sourceVersion && live.marker.manifest === manifestId) {
+  if (options.rebuild !== true && live !== undefined && live.marker.sourceVersion === sourceVersion && live.marker.manifest === manifestId) {
     // Already switched (perhaps just before a crash): only what the crash left behind remains to remove.
     await removeStale(dp, packageId, live.version);
     return { changed: false, written: 0, linked: 0 };
@@ -108,7 +110,8 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
     await mkdir(build).catch((err: unknown) => {
       throw ioError(`cannot create ${build}`, err);
     });
-    const previous = live === undefined ? undefined : { dir: join(dp.smspkg, live.version), manifest: liveManifest };
+    // A rebuild trusts nothing of the live copy: no file is linked from it.
+    const previous = live === undefined || options.rebuild === true ? undefined : { dir: join(dp.smspkg, live.version), manifest: liveManifest };
     result = await buildVersion({ build, library: dp.library, manifest, previous, signal: options.signal });
     // Everything of the new version durable before anything points at it.
     await flushFileSystem(dp.root);

@@ -4,10 +4,12 @@ import { hasManifest } from '../../content/library.js';
 import { packManifest } from '../../content/pack.js';
 import {
   addStatusMessage,
+  clearRefreshRequest,
   getPackage,
   getPackageStatus,
   getTargets,
   listDps,
+  listRefreshRequests,
   setDpStatus,
   setPackageManifest,
   type Dp,
@@ -107,9 +109,14 @@ export async function distributePackage(job: PackageJob, packageId: string): Pro
   await requestReplication(ctx, log, pkg);
 
   const statuses = new Map((await getPackageStatus(ctx.db, packageId)).filter((s) => s.site === ctx.siteCode).map((s) => [s.dp, s]));
+  const refresh = await listRefreshRequests(ctx.db, packageId, ctx.siteCode);
+  for (const [dp, requestedAt] of refresh) {
+    // Asked for a DP that is no longer a target of the package: nothing to copy.
+    if (!local.some((d) => d.name === dp)) await clearRefreshRequest(ctx.db, { packageId, site: ctx.siteCode, dp }, requestedAt);
+  }
   const waiting: string[] = [];
   await forEachBounded(local, job.settings.dpConcurrency, async (dp) => {
-    const ok = await installOne(job, pkg, state, dp, statuses.get(dp.name));
+    const ok = await installOne(job, pkg, state, dp, statuses.get(dp.name), refresh.get(dp.name));
     if (!ok) waiting.push(dp.name);
   });
   signalCheck(job);
@@ -186,18 +193,24 @@ async function failPackage(job: PackageJob, pkg: Package, local: Dp[], why: stri
   });
 }
 
-/** Installs on one DP and records the outcome; false when the DP must be retried. */
-async function installOne(job: PackageJob, pkg: Package, state: PackageState, dp: Dp, status: DpStatus | undefined): Promise<boolean> {
+/**
+ * Installs on one DP and records the outcome; false when the DP must be
+ * retried. `refreshRequested` (the time of an outstanding redistribution
+ * request) makes it copy the version again even when the DP holds it.
+ */
+async function installOne(job: PackageJob, pkg: Package, state: PackageState, dp: Dp, status: DpStatus | undefined, refreshRequested?: string): Promise<boolean> {
   const { ctx, log } = job;
   const key = { packageId: pkg.id, site: dp.site, dp: dp.name };
-  if (status?.state === 'installed' && status.sourceVersion === pkg.sourceVersion && (await isInstalled(dp.path, pkg.id, pkg.sourceVersion, state.manifest))) {
+  const refresh = refreshRequested !== undefined;
+  if (!refresh && status?.state === 'installed' && status.sourceVersion === pkg.sourceVersion && (await isInstalled(dp.path, pkg.id, pkg.sourceVersion, state.manifest))) {
     return true;
   }
   if (status === undefined || status.state === 'installed' || status.state === 'failed') {
-    await setDpStatus(ctx.db, { ...key, state: 'pending', lastMessage: `installing source version ${pkg.sourceVersion}` });
+    await setDpStatus(ctx.db, { ...key, state: 'pending', lastMessage: `${refresh ? 'redistributing' : 'installing'} source version ${pkg.sourceVersion}` });
   }
   try {
     const r = await installOnDp({
+      ...(refresh ? { refresh: true } : {}),
       siteLibrary: ctx.paths.library,
       dpPath: dp.path,
       packageId: pkg.id,
@@ -207,9 +220,11 @@ async function installOne(job: PackageJob, pkg: Package, state: PackageState, dp
       signal: job.signal,
     });
     const detail = `${r.filesWritten} files written, ${r.filesLinked} unchanged files linked, ${r.chunksCopied} chunks (${r.bytesCopied} bytes) copied`;
-    await setDpStatus(ctx.db, { ...key, state: 'installed', sourceVersion: pkg.sourceVersion, retryCount: 0, nextAttempt: null, lastMessage: `source version ${pkg.sourceVersion} installed` });
-    log.info(`${pkg.id}: source version ${pkg.sourceVersion} installed on ${dp.name} (${detail})`);
-    await addStatusMessage(ctx.db, { severity: 'info', component: 'distmgr', site: ctx.siteCode, packageId: pkg.id, text: `${pkg.id} source version ${pkg.sourceVersion} installed on DP ${dp.name} (${detail})` });
+    const done = refresh ? 'redistributed' : 'installed';
+    await setDpStatus(ctx.db, { ...key, state: 'installed', sourceVersion: pkg.sourceVersion, retryCount: 0, nextAttempt: null, lastMessage: `source version ${pkg.sourceVersion} ${done}` });
+    if (refreshRequested !== undefined) await clearRefreshRequest(ctx.db, key, refreshRequested);
+    log.info(`${pkg.id}: source version ${pkg.sourceVersion} ${done} on ${dp.name} (${detail})`);
+    await addStatusMessage(ctx.db, { severity: 'info', component: 'distmgr', site: ctx.siteCode, packageId: pkg.id, text: `${pkg.id} source version ${pkg.sourceVersion} ${done} on DP ${dp.name} (${detail})` });
     return true;
   } catch (err) {
     if (job.signal.aborted) throw err;

@@ -94,6 +94,8 @@ export const packageParamsSchema = z.object({ id: packageIdSchema });
 
 export const distributeBodySchema = z.strictObject({ dps: z.array(dpRefSchema).min(1).max(10_000) });
 export const targetSchema = z.object({ site: siteCodeSchema, dp: z.string() });
+export const packageDpParamsSchema = z.object({ id: packageIdSchema, dp: shortNameSchema });
+export const redistributeResultSchema = z.object({ id: packageIdSchema, site: siteCodeSchema, dp: z.string(), requestedAt: z.string() });
 export const distributeResultSchema = z.object({ id: packageIdSchema, targets: z.array(targetSchema) });
 
 export const updateResultSchema = z.object({ id: packageIdSchema, sourceVersion: z.number().int() });
@@ -110,6 +112,11 @@ export const dpStatusSchema = z.object({
 export type DpStatusView = z.infer<typeof dpStatusSchema>;
 export const packageStatusSchema = z.object({ id: packageIdSchema, sourceVersion: z.number().int(), dps: z.array(dpStatusSchema) });
 export type PackageStatusView = z.infer<typeof packageStatusSchema>;
+const countSchema = z.number().int().min(0);
+export const packageStateCountsSchema = z.object({ id: packageIdSchema, pending: countSchema, installed: countSchema, retrying: countSchema, failed: countSchema });
+/** The hierarchy summary: how many DPs hold each package in each state, every package with a DP status. */
+export const packageSummarySchema = z.object({ packages: z.array(packageStateCountsSchema) });
+export type PackageSummaryView = z.infer<typeof packageSummarySchema>;
 
 export const messagesQuerySchema = z.strictObject({
   component: componentSchema.optional(),
@@ -172,7 +179,7 @@ export interface RouteSpec {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
-  status: 200 | 201;
+  status: 200 | 201 | 202;
   response: z.ZodType;
 }
 
@@ -246,6 +253,15 @@ export const ROUTES = {
     status: 200,
     response: updateResultSchema,
   },
+  redistribute: {
+    method: 'POST',
+    url: `${API_PREFIX}/packages/:id/dps/:dp/redistribute`,
+    summary: "Copy a package onto one DP of this site again: its library chunks re-checked, its share rebuilt from them and switched in",
+    access: 'write',
+    params: packageDpParamsSchema,
+    status: 202,
+    response: redistributeResultSchema,
+  },
   packageStatus: {
     method: 'GET',
     url: `${API_PREFIX}/packages/:id/status`,
@@ -254,6 +270,14 @@ export const ROUTES = {
     params: packageParamsSchema,
     status: 200,
     response: packageStatusSchema,
+  },
+  packageSummary: {
+    method: 'GET',
+    url: `${API_PREFIX}/package-status`,
+    summary: 'State counts on DPs for every package (the hierarchy summary)',
+    access: 'read',
+    status: 200,
+    response: packageSummarySchema,
   },
   statusMessages: {
     method: 'GET',

@@ -9,9 +9,11 @@ import {
   getTargets,
   listDps,
   listPackages,
+  requestRefresh,
   setTargets,
   updatePackage,
 } from '../../db/index.js';
+import { summarizePackageStates } from '../../db/dpsummary.js';
 import { SitecastError } from '../../errors.js';
 import { type DpStatusView, type NewPackageBody, type PackageView, ROUTES } from './contract.js';
 import { type RouteDeps, addRoute } from './route.js';
@@ -129,9 +131,31 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return { id: pkg.id, sourceVersion: pkg.sourceVersion };
   });
 
+  addRoute(app, deps, ROUTES.redistribute, async ({ params, caller }) => {
+    const pkg = await mustGetPackage(deps, params.id);
+    const site = deps.ctx.config.code;
+    if (!(await listDps(db, { site })).some((d) => d.name === params.dp)) {
+      throw new SitecastError('SITECAST_E_NOT_FOUND', `no distribution point ${site}/${params.dp}`, {
+        hint: 'a package is redistributed by the site that holds the DP; GET /api/v1/dps lists them',
+      });
+    }
+    if (!(await getTargets(db, pkg.id)).some((t) => t.site === site && t.dp === params.dp)) {
+      throw new SitecastError('SITECAST_E_CONFLICT', `${pkg.id} is not distributed to ${site}/${params.dp}: there is nothing to copy again`, {
+        hint: `distribute it first: POST /api/v1/packages/${pkg.id}/distribute`,
+      });
+    }
+    const requestedAt = await requestRefresh(db, { packageId: pkg.id, site, dp: params.dp });
+    deps.log.info(`package ${pkg.id}: redistribution to ${site}/${params.dp} requested by ${who(caller)}`);
+    return { id: pkg.id, site, dp: params.dp, requestedAt };
+  });
+
   addRoute(app, deps, ROUTES.packageStatus, async ({ params }) => {
     const pkg = await mustGetPackage(deps, params.id);
     const dps = await getPackageStatus(db, params.id);
     return { id: pkg.id, sourceVersion: pkg.sourceVersion, dps: dps.map(toStatusView) };
   });
+
+  addRoute(app, deps, ROUTES.packageSummary, async () => ({
+    packages: (await summarizePackageStates(db)).map(({ packageId, ...counts }) => ({ id: packageId, ...counts })),
+  }));
 }

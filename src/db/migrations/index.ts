@@ -3,6 +3,7 @@ import { initial } from './001_initial.js';
 import { addresses } from './002_addresses.js';
 import { hierarchy } from './003_hierarchy.js';
 import { clients } from './004_clients.js';
+import { refresh } from './005_refresh.js';
 
 /** Every migration this build knows, oldest first. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients];
+export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients, refresh];
