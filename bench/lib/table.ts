@@ -9,6 +9,8 @@ export function formatValue(value: number | null, unit: Unit): string {
       return `${value.toFixed(1)} MB/s`;
     case 's':
       return `${value.toFixed(2)} s`;
+    case 'ms':
+      return `${value.toFixed(1)} ms`;
     case 'MiB':
       return `${value.toFixed(1)} MiB`;
   }

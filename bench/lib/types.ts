@@ -6,8 +6,8 @@
 /** The result of one measurement that may fail without stopping the suite. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
 
-/** `bytes` are shown as MB (10^6); `MB/s` is 10^6 bytes per second. */
-export type Unit = 'bytes' | 'MB/s' | 's' | 'MiB';
+/** `bytes` are shown as MB (10^6); `MB/s` is 10^6 bytes per second; `ms` for latencies. */
+export type Unit = 'bytes' | 'MB/s' | 's' | 'ms' | 'MiB';
 
 /**
  * What a row must reach. `ratio` compares ours / reference (figures measured
