@@ -141,11 +141,14 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await page.locator('#create-result a').click();
   await page.evaluate(() => Object.assign(globalThis, { notReloaded: true }));
   await page.getByLabel('CEN/dp1').check();
-  await page.getByRole('button', { name: 'Distribute' }).click();
+  await page.getByRole('button', { name: 'Distribute', exact: true }).click();
   await page.locator('#package-dps [data-dp="CEN/dp1"] .dp-state', { hasText: 'installed' }).waitFor({ timeout: 30_000 });
   assert.equal(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded), true, 'the page was not reloaded');
   await page.getByRole('button', { name: 'Validate CEN/dp1' }).click();
   await page.locator('#package-result.ok', { hasText: /matches source version 1/ }).waitFor();
+  await page.getByRole('button', { name: 'Redistribute CEN/dp1' }).click();
+  await page.locator('#package-result.ok', { hasText: /Redistribution to dp1 requested/ }).waitFor();
+  await page.locator('#package-dps [data-dp="CEN/dp1"] .dp-message', { hasText: 'source version 1 redistributed' }).waitFor({ timeout: 30_000 });
   await page.locator('#timeline li').first().waitFor();
   await shot(page, 'package');
 
@@ -157,7 +160,7 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await page.locator('#create-result.ok').waitFor();
   await page.locator('#create-result a').click();
   await page.getByLabel('CEN/dp2').check();
-  await page.getByRole('button', { name: 'Distribute' }).click();
+  await page.getByRole('button', { name: 'Distribute', exact: true }).click();
   const failing = page.locator('#package-dps [data-dp="CEN/dp2"]');
   await failing.locator('.dp-state', { hasText: /failed|retrying/ }).waitFor({ timeout: 30_000 }).catch(async (err: unknown) => assert.fail(`DP row: ${(await page.locator('#package-dps').textContent()) ?? ''}; ${String(err)}`));
   await failing.locator('.dp-message', { hasText: /.+/ }).waitFor();
@@ -206,9 +209,10 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   assert.equal(await ro.locator('#packages-table tbody tr').count(), 3, 'a reader sees every package');
   await ro.getByRole('link', { name: 'CEN00002' }).click();
   await ro.locator('#package-dps [data-dp="CEN/dp1"] .dp-state', { hasText: 'installed' }).waitFor();
-  assert.equal(await ro.getByRole('button', { name: 'Distribute' }).isDisabled(), true);
+  assert.equal(await ro.getByRole('button', { name: 'Distribute', exact: true }).isDisabled(), true);
   assert.equal(await ro.getByRole('button', { name: /Update/ }).isDisabled(), true);
   assert.equal(await ro.getByRole('button', { name: 'Validate CEN/dp1' }).isDisabled(), true);
+  assert.equal(await ro.getByRole('button', { name: 'Redistribute CEN/dp1' }).isDisabled(), true);
   // Run in the page (a string: the test is compiled without the DOM library).
   const forced = await ro.evaluate(`(async () => {
     const token = sessionStorage.getItem('sitecast.token') ?? '';

@@ -55,6 +55,15 @@ export function packageView(id) {
     }
   };
 
+  const redistribute = async (dp) => {
+    try {
+      await post(`/packages/${id}/dps/${encodeURIComponent(dp)}/redistribute`);
+      showResult(result, true, `Redistribution to ${dp} requested: its chunks are re-checked and its share rebuilt; the state below follows it.`);
+    } catch (err) {
+      showError(result, err);
+    }
+  };
+
   const renderChoices = () => {
     const targeted = new Set(dpsOf(id).map((d) => `${d.site}/${d.dp}`));
     const free = dpChoices.filter((ref) => !targeted.has(ref));
@@ -93,8 +102,12 @@ export function packageView(id) {
             'td',
             {},
             d.site === store.site
-              ? h('button', { type: 'button', class: 'secondary', disabled: !isAdmin(), 'aria-disabled': isAdmin() ? null : 'true', onclick: () => void validate(d.dp) }, `Validate ${d.site}/${d.dp}`)
-              : h('span', { class: 'muted' }, 'validated at its site'),
+              ? [
+                  h('button', { type: 'button', class: 'secondary', disabled: !isAdmin(), 'aria-disabled': isAdmin() ? null : 'true', onclick: () => void validate(d.dp) }, `Validate ${d.site}/${d.dp}`),
+                  ' ',
+                  h('button', { type: 'button', class: 'secondary', disabled: !isAdmin(), 'aria-disabled': isAdmin() ? null : 'true', onclick: () => void redistribute(d.dp) }, `Redistribute ${d.site}/${d.dp}`),
+                ]
+              : h('span', { class: 'muted' }, 'validated and redistributed at its site'),
           ),
         ),
       ),
