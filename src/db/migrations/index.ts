@@ -4,6 +4,7 @@ import { addresses } from './002_addresses.js';
 import { hierarchy } from './003_hierarchy.js';
 import { clients } from './004_clients.js';
 import { refresh } from './005_refresh.js';
+import { statusSummary } from './006_status_summary.js';
 
 /** Every migration this build knows, oldest first. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients, refresh];
+export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients, refresh, statusSummary];

@@ -329,3 +329,22 @@ test('OpenAPI 3.1 document: public, and lists every route the provider serves', 
   const create = doc.paths['/api/v1/packages']?.post?.requestBody?.content['application/json'].schema;
   assert.deepEqual(create?.required?.sort(), ['name', 'sourcePath']);
 });
+
+test('GET /package-status: state counts on DPs for every package; read-only tokens may read it', async (t) => {
+  const site = await providerSite(t);
+  const a = (await call(site, 'POST', '/api/v1/packages', { body: { name: 'a', sourcePath: site.source } })).json<{ id: string }>().id;
+  const b = (await call(site, 'POST', '/api/v1/packages', { body: { name: 'b', sourcePath: site.source } })).json<{ id: string }>().id;
+  await setDpStatus(site.db, { packageId: a, site: 'ABC', dp: 'dp1', state: 'installed', sourceVersion: 1 });
+  await setDpStatus(site.db, { packageId: a, site: 'ABC', dp: 'dp2', state: 'failed', lastMessage: 'disk full' });
+  await setDpStatus(site.db, { packageId: b, site: 'ABC', dp: 'dp1', state: 'pending' });
+
+  const res = await call(site, 'GET', '/api/v1/package-status', { token: site.readToken });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), {
+    packages: [
+      { id: a, pending: 0, installed: 1, retrying: 0, failed: 1 },
+      { id: b, pending: 1, installed: 0, retrying: 0, failed: 0 },
+    ],
+  });
+  assert.equal((await call(site, 'GET', '/api/v1/package-status', { token: null })).statusCode, 401);
+});
