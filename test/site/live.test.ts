@@ -266,12 +266,13 @@ test('openapi.json documents the live routes too: every route this plugin serves
     ['get', '/api/v1/live/advertisements'],
     ['get', '/api/v1/health'],
     ['post', '/api/v1/packages/{id}/dps/{dp}/validate'],
+    ['get', '/api/v1/sites/{code}/links'],
     ['get', '/metrics'],
   ];
   for (const [method, path] of served) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is in the document`);
   // And each of them is really served (not 404) by the running site.
   for (const [method, path] of served) {
-    const url = `${h.url}${path.replace('{id}', 'CEN00001').replace('{dp}', 'dp1')}`;
+    const url = `${h.url}${path.replace('{id}', 'CEN00001').replace('{dp}', 'dp1').replace('{code}', 'CEN')}`;
     const res = await fetch(url, { method: method.toUpperCase() });
     assert.notEqual(res.status, 404, `${method.toUpperCase()} ${path} is served`);
     await res.body?.cancel();

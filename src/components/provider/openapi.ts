@@ -66,6 +66,7 @@ const LIVE_ROUTES: { method: 'get' | 'post'; path: string; summary: string; role
   { method: 'get', path: '/api/v1/live/advertisements', summary: 'Every advertisement with its client results', role: 'read-only' },
   { method: 'get', path: '/api/v1/health', summary: 'Per component: inbox backlog, files in bad/, last error, log tail', role: 'read-only' },
   { method: 'post', path: '/api/v1/packages/{id}/dps/{dp}/validate', summary: "Re-hash a package's share on a DP of this site against its manifest; changes nothing", role: 'admin' },
+  { method: 'get', path: '/api/v1/sites/{code}/links', summary: 'Addresses (queue, sending, rate, last error) and inbox backlogs of this site or of a site below it, asked of that site with a signed request', role: 'read-only' },
   { method: 'get', path: '/metrics', summary: 'Prometheus text format, names prefixed sitecast_', role: 'public', type: 'text/plain' },
 ];
 

@@ -61,6 +61,37 @@ function answer(reply: FastifyReply, id: string, s: UploadState, code = 200): Fa
   return reply.code(code).header('x-sitecast-received', String(s.received)).send({ id, received: s.received, total: s.total, complete: s.complete });
 }
 
+/**
+ * The site that signed a site-to-site request, once its signature checks out
+ * with the key this site holds for it (SITECAST_E_UNAUTHORIZED otherwise).
+ * `body` is what the request carried (empty for GET), `range` its
+ * Content-Range (empty when none).
+ */
+export async function authenticateSite(ctx: Pick<ReceiveContext, 'siteCode' | 'db'>, request: FastifyRequest, body: Buffer, range: string): Promise<string> {
+  const from = header(request, HEADER_SITE);
+  const to = header(request, HEADER_TO);
+  const unauthorized = (why: string): SitecastError => new SitecastError('SITECAST_E_UNAUTHORIZED', why);
+  if (!/^[A-Z0-9]{3}$/.test(from)) throw unauthorized(`no valid ${HEADER_SITE} header`);
+  if (to !== ctx.siteCode) throw unauthorized(`the request is addressed to ${JSON.stringify(to)}, not to ${ctx.siteCode}`);
+  const site = await getSite(ctx.db, from);
+  if (site === undefined || site.isLocal || site.publicKey === null) throw unauthorized(`site ${from} is not known here`);
+  verifyRequest(
+    site.publicKey,
+    {
+      method: request.method,
+      path: request.url.split('?')[0] ?? '',
+      from,
+      to,
+      range,
+      fileSha256: header(request, HEADER_FILE_SHA256),
+      time: header(request, HEADER_TIME),
+      bodySha256: sha256Hex(body),
+    },
+    header(request, HEADER_SIGNATURE),
+  );
+  return from;
+}
+
 export const receivePlugin: FastifyPluginAsync<ReceiveOptions> = async (app, { ctx }) => {
   const log = ctx.logger('receive');
   const store = new PartialStore(ctx.paths.despoolrReceive);
@@ -76,31 +107,7 @@ export const receivePlugin: FastifyPluginAsync<ReceiveOptions> = async (app, { c
     return reply.code(status).send({ error: { code: code ?? (status < 500 ? 'SITECAST_E_INVALID_VALUE' : 'SITECAST_E_INTERNAL'), message: (err as Error).message } });
   });
 
-  /** The sending site, once its signature checks out with the key this site holds for it. */
-  async function authenticate(request: FastifyRequest, body: Buffer, range: string): Promise<string> {
-    const from = header(request, HEADER_SITE);
-    const to = header(request, HEADER_TO);
-    const unauthorized = (why: string): SitecastError => new SitecastError('SITECAST_E_UNAUTHORIZED', why);
-    if (!/^[A-Z0-9]{3}$/.test(from)) throw unauthorized(`no valid ${HEADER_SITE} header`);
-    if (to !== ctx.siteCode) throw unauthorized(`the request is addressed to ${JSON.stringify(to)}, not to ${ctx.siteCode}`);
-    const site = await getSite(ctx.db, from);
-    if (site === undefined || site.isLocal || site.publicKey === null) throw unauthorized(`site ${from} is not known here`);
-    verifyRequest(
-      site.publicKey,
-      {
-        method: request.method,
-        path: request.url.split('?')[0] ?? '',
-        from,
-        to,
-        range,
-        fileSha256: header(request, HEADER_FILE_SHA256),
-        time: header(request, HEADER_TIME),
-        bodySha256: sha256Hex(body),
-      },
-      header(request, HEADER_SIGNATURE),
-    );
-    return from;
-  }
+  const authenticate = (request: FastifyRequest, body: Buffer, range: string): Promise<string> => authenticateSite(ctx, request, body, range);
 
   function idOf(request: FastifyRequest): string {
     const parsed = sendIdSchema.safeParse((request.params as { id?: unknown }).id);

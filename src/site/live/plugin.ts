@@ -11,7 +11,8 @@ import { LatencyHistogram, renderMetrics } from './metrics.js';
 import { countStates, readAddresses, readBacklogs, readDpStates, readPackages } from './snapshot.js';
 import { type TicketHolder, ticketSigner } from './ticket.js';
 import { validateDp } from './validate.js';
-import { packageIdSchema, parseInput, shortNameSchema } from '../../db/values.js';
+import { LINKS_PATH, answerLinksRequest, siteLinks } from './links.js';
+import { packageIdSchema, parseInput, shortNameSchema, siteCodeSchema } from '../../db/values.js';
 import { z } from 'zod';
 
 export interface LiveOptions {
@@ -114,6 +115,15 @@ const livePluginImpl: FastifyPluginAsync<LiveOptions> = async (app, { ctx, hub: 
       log.info(`content of ${params.id} on DP ${params.dp} validated by token ${caller?.id ?? '?'}: ${result.ok ? 'matches' : `${result.problems.length} problems`}`);
       return result;
     });
+
+    // Addresses and inbox backlogs of this site or of a site below it (asked of that site, signed).
+    api.get(`${PREFIX}/sites/:code/links`, async (request) => {
+      await authorize(ctx, log, request, 'read');
+      const { code } = parseInput(z.object({ code: siteCodeSchema }), request.params, 'path');
+      return siteLinks(ctx, code);
+    });
+    // The same, asked by a site above this one.
+    api.get(LINKS_PATH, async (request) => answerLinksRequest(ctx, request));
 
     api.get(`${PREFIX}/health`, async (request) => {
       await authorize(ctx, log, request, 'read');
