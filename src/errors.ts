@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   SITECAST_E_DOWNLOAD: 'No distribution point could provide the content of a package.',
   SITECAST_E_SEND: 'A transfer to another site failed: it cannot be reached, refused the request, or the file to send is missing.',
   SITECAST_E_BAD_PARCEL: 'A courier parcel is truncated, corrupt, addressed to another site, or not a parcel.',
+  SITECAST_E_BAD_BACKUP: 'A site backup is truncated, corrupt, not a backup, or restores into an incomplete site.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

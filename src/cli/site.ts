@@ -5,6 +5,7 @@ import { ROUTES, inviteBodySchema, inviteResultSchema } from '../components/prov
 import { type SiteFlags, callSite, checkFlags, resolveTarget, withSiteFlags } from './client.js';
 import type { Run } from './content.js';
 import { printJson, usage, type Io } from './output.js';
+import { registerSiteBackup } from './site-backup.js';
 
 interface InitOpts {
   code: string;
@@ -123,4 +124,6 @@ export function registerSite(program: Command, io: Io, run: Run): void {
         return 0;
       }, false),
     );
+
+  registerSiteBackup(site, io, run);
 }

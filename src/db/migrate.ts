@@ -53,13 +53,7 @@ async function migrateLocked(
     .addColumn('applied_at', 'text', (c) => c.notNull())
     .execute();
   const from = await schemaVersion(db);
-  if (from > latest) {
-    throw new SitecastError(
-      'SITECAST_E_DB_TOO_NEW',
-      `the site database ${dialect.location} has schema version ${from}; this Sitecast knows versions up to ${latest}`,
-      { hint: 'run the Sitecast version that last opened this database, or a newer one' },
-    );
-  }
+  if (from > latest) throw tooNew(dialect, from, latest);
   for (const migration of ordered.slice(from)) {
     await db.transaction().execute(async (trx) => {
       // Another process may have migrated while we waited for the lock.
@@ -73,6 +67,21 @@ async function migrateLocked(
     });
   }
   return { from, to: Math.max(from, latest) };
+}
+
+/** The version of a database opened without migrating it; one newer than `latest` is refused like migrate() does. */
+export async function checkVersion(db: Kysely<Database>, dialect: DbDialect, latest: number): Promise<MigrationResult> {
+  const version = await schemaVersion(db);
+  if (version > latest) throw tooNew(dialect, version, latest);
+  return { from: version, to: version };
+}
+
+function tooNew(dialect: DbDialect, version: number, latest: number): SitecastError {
+  return new SitecastError(
+    'SITECAST_E_DB_TOO_NEW',
+    `the site database ${dialect.location} has schema version ${version}; this Sitecast knows versions up to ${latest}`,
+    { hint: 'run the Sitecast version that last opened this database, or a newer one' },
+  );
 }
 
 /** For tests and repair tools: what the database says about itself. */

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { SitecastError, isSitecastError } from '../errors.js';
 import type { DbDialect } from './dialect.js';
-import { migrate } from './migrate.js';
+import { checkVersion, migrate } from './migrate.js';
 import type { Migration } from './migration.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -27,8 +27,13 @@ export type DbLocation =
   | { kind: 'postgres'; url: string; connectTimeoutMs?: number };
 
 export interface OpenOptions {
-  /** Replaces the built-in migration list (tests). */
+  /** Replaces the built-in migration list (tests; restore, which migrates to a backup's version). */
   migrations?: readonly Migration[];
+  /**
+   * false: open as it is, without migrating (a backup reading a site that an
+   * older server may be running); a schema newer than this build is still refused.
+   */
+  migrate?: boolean;
 }
 
 function dialectFor(location: DbLocation): DbDialect {
@@ -55,7 +60,8 @@ export async function openSiteDb(location: DbLocation, options: OpenOptions = {}
   const db = dialect.createKysely();
   let result;
   try {
-    result = await migrate(db, dialect, options.migrations ?? MIGRATIONS);
+    const migrations = options.migrations ?? MIGRATIONS;
+    result = options.migrate === false ? await checkVersion(db, dialect, migrations.length) : await migrate(db, dialect, migrations);
   } catch (err) {
     await db.destroy().catch(() => undefined);
     if (isSitecastError(err)) throw err;

@@ -30,7 +30,7 @@ export interface InitResult {
 // eslint-disable-next-line no-control-regex
 const nameSchema = z.string().trim().min(1).max(200).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must be one line');
 
-async function assertEmptyOrAbsent(root: string): Promise<void> {
+export async function assertEmptyOrAbsent(root: string): Promise<void> {
   let stats;
   try {
     stats = await lstat(root);
@@ -106,7 +106,7 @@ export async function initSite(rootArg: string, options: InitOptions): Promise<I
   }
 }
 
-async function moveIntoPlace(staging: string, root: string): Promise<void> {
+export async function moveIntoPlace(staging: string, root: string): Promise<void> {
   try {
     // POSIX rename replaces an empty folder and fails if it gained files meanwhile.
     await rename(staging, root);
