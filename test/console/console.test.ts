@@ -9,7 +9,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createAdminToken, getAddress } from '../../src/db/index.js';
 import { startSite } from '../../src/site/server.js';
 import { makeTree } from '../helpers/fixtures.js';
-import { newSite } from '../helpers/site.js';
+import { api, startLab } from '../helpers/hierarchy.js';
+import { eventually, newSite } from '../helpers/site.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../../test-results/', import.meta.url));
@@ -227,4 +228,29 @@ test('console in real Chromium: sign in, create and distribute, watch it install
   await ro.getByRole('link', { name: 'Status messages' }).click();
   await ro.locator('#signin-message', { hasText: /refused the token/ }).waitFor();
   assert.deepEqual(roSeen.errors, []);
+});
+
+test('console in real Chromium, at the top of a three-site lab: the hierarchy shows the addresses and inboxes of the sites below, and says so when one is down', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)`, timeout: 120_000 }, async (t) => {
+  const lab = await startLab(t);
+  const cen = lab.site('CEN');
+  // SEC's definition reaches the centre through PRI's reports; its links are asked of SEC itself.
+  await eventually('SEC known at CEN', async () => ((await api(cen, 'GET', '/api/v1/sites/SEC/links')).status === 200 ? true : undefined));
+  assert.equal((await api(lab.site('PRI'), 'PUT', '/api/v1/addresses/SEC', { rates: ['64KB/s'] })).status, 200);
+  const context = await browser(t);
+  const page = await context.newPage();
+  const seen = watch(page);
+  await signIn(page, cen.handle.url, cen.token);
+  await page.locator('#site-tree [data-site="PRI"] [data-address="SEC"]', { hasText: /address to SEC \(http/ }).waitFor({ timeout: 15_000 }).catch(async (err: unknown) => {
+    await shot(page, 'hierarchy-lab-failed');
+    assert.fail(`${String(err)}\n${(await page.locator('#site-tree').innerText()).slice(0, 2000)}`);
+  });
+  await page.locator('#site-tree [data-links="SEC"]', { hasText: /^inboxes: / }).waitFor({ timeout: 15_000 });
+  await page.locator('#site-tree [data-links="PRI"]', { hasText: /^inboxes: / }).waitFor();
+  await shot(page, 'hierarchy-lab');
+  await lab.stop('SEC');
+  await page.reload();
+  await page.locator('#live-state.live').waitFor();
+  await page.locator('#site-tree [data-links="SEC"]', { hasText: /links not available: site SEC at .* did not answer/ }).waitFor({ timeout: 15_000 });
+  assert.deepEqual(seen.errors, []);
+  assert.deepEqual(seen.dialogs, []);
 });

@@ -22,12 +22,13 @@ test('links: the centre sees the addresses and inbox backlogs of every site belo
   const pri = lab.site('PRI');
   const sec = lab.site('SEC');
 
-  // PRI's address (its link up, which carries its status reports), and SEC's inboxes two levels down.
+  // PRI's address to SEC (given a rate limit at PRI), and SEC's inboxes two levels down.
+  assert.equal((await api(pri, 'PUT', '/api/v1/addresses/SEC', { rates: ['64KB/s'] })).status, 200);
   const priLinks = await api(cen, 'GET', '/api/v1/sites/PRI/links');
   assert.equal(priLinks.status, 200, JSON.stringify(priLinks.json));
   const p = priLinks.json as Links;
   assert.equal(p.site, 'PRI');
-  assert.ok(p.addresses.some((a) => a.to === 'CEN' && a.sender === 'http'), JSON.stringify(p.addresses));
+  assert.ok(p.addresses.some((a) => a.to === 'SEC' && a.sender === 'http' && a.lastError === null), JSON.stringify(p.addresses));
   // SEC's definition and address reach the centre through PRI's status reports.
   const secLinks = await eventually('SEC known at CEN', async () => {
     const r = await api(cen, 'GET', '/api/v1/sites/SEC/links');

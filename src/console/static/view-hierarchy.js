@@ -9,13 +9,17 @@ import { isAdmin, resultLine, showError, showResult, stateBar } from './view-com
  * The hierarchy as this site knows it: sites as a tree, each with its DPs
  * (and how the packages on them stand), and this site's addresses: queue,
  * what is sending, the current rate, the last error, with their limits and
- * schedules.
+ * schedules. Sites below this one show their own addresses and inbox
+ * backlogs too, asked of them through this site (`/sites/<code>/links`).
  */
 export function hierarchyView() {
   let sites = [];
   let dps = [];
   let full = new Map();
   let editorsFor = null;
+  /** code → { links } or { error }, for the sites below this one. */
+  const remote = new Map();
+  let remoteAt = 0;
   const tree = h('ul', { class: 'tree', id: 'site-tree', 'aria-label': 'Sites' });
   const addrBody = h('tbody');
   const charts = h('div', { class: 'charts', id: 'rate-charts' });
@@ -26,6 +30,51 @@ export function hierarchyView() {
     const c = { pending: 0, installed: 0, retrying: 0, failed: 0 };
     for (const d of store.dps.values()) if (d.site === site && d.dp === dp) c[d.state] += 1;
     return c;
+  };
+
+  const addressLine = (a) =>
+    h('li', { 'data-address': a.to }, `→ address to ${a.to} (${a.sender}${a.paused ? ', paused' : ''}): ${a.queued} queued, ${a.sending} sending, ${formatRate(a.rate)}`, a.lastError ? h('span', { class: 'sev-error' }, ` · last error: ${a.lastError}`) : null);
+
+  const remoteLines = (code) => {
+    const r = remote.get(code);
+    if (r === undefined) return null;
+    if (r.error !== undefined) return h('li', { class: 'muted', 'data-links': code }, `links not available: ${r.error}`);
+    const waiting = r.links.backlogs.filter((b) => b.files > 0 || b.bad > 0);
+    return [
+      r.links.addresses.map(addressLine),
+      h(
+        'li',
+        { class: 'muted', 'data-links': code },
+        waiting.length === 0
+          ? `inboxes: nothing waiting (as of ${new Date(r.links.time).toLocaleTimeString()})`
+          : `inboxes: ${waiting.map((b) => `${b.inbox} ${b.files} waiting${b.bad > 0 ? `, ${b.bad} in bad/` : ''}`).join(' · ')} (as of ${new Date(r.links.time).toLocaleTimeString()})`,
+      ),
+    ];
+  };
+
+  /** The sites below this one, asked for their links; at most every 5 s. */
+  const loadRemote = async () => {
+    const local = sites.find((x) => x.isLocal);
+    if (local === undefined || Date.now() - remoteAt < 5000) return;
+    remoteAt = Date.now();
+    const below = [];
+    const walk = (code) => {
+      for (const c of sites.filter((x) => x.parentCode === code && !x.isLocal)) {
+        below.push(c.code);
+        walk(c.code);
+      }
+    };
+    walk(local.code);
+    await Promise.all(
+      below.map(async (code) => {
+        try {
+          remote.set(code, { links: await get(`/sites/${code}/links`) });
+        } catch (err) {
+          remote.set(code, { error: err.message });
+        }
+      }),
+    );
+    renderTree();
   };
 
   const renderTree = () => {
@@ -62,11 +111,7 @@ export function hierarchyView() {
               n === 0 ? null : stateBar(c),
             );
           }),
-          s.isLocal
-            ? [...store.addresses.values()].map((a) =>
-                h('li', { 'data-address': a.to }, `→ address to ${a.to} (${a.sender}${a.paused ? ', paused' : ''}): ${a.queued} queued, ${a.sending} sending, ${formatRate(a.rate)}`, a.lastError ? h('span', { class: 'sev-error' }, ` · last error: ${a.lastError}`) : null),
-              )
-            : null,
+          s.isLocal ? [...store.addresses.values()].map(addressLine) : remoteLines(s.code),
           children.map(node),
         ),
       );
@@ -137,6 +182,7 @@ export function hierarchyView() {
       sites = s.sites;
       dps = d.dps;
       renderTree();
+      void loadRemote();
     } catch (err) {
       status.textContent = `Cannot read the hierarchy: ${err.message}`;
     }
@@ -171,6 +217,7 @@ export function hierarchyView() {
     element,
     update(kinds) {
       if (kinds.has('dp-status') || kinds.has('snapshot') || kinds.has('address')) renderTree();
+      if (kinds.has('address') || kinds.has('backlog') || kinds.has('snapshot')) void loadRemote();
       if (kinds.has('address') || kinds.has('rate') || kinds.has('snapshot')) renderAddresses();
       if (kinds.has('address') && addressTimer === null) {
         addressTimer = setTimeout(() => {

@@ -124,6 +124,8 @@ async function walk(dir: string, box: string, rel: string, out: Map<string, Inbo
   let bad = 0;
   for (const e of entries) {
     if (e.isDirectory()) {
+      // Dot folders are bookkeeping (upload markers in receive/.partial), not work waiting.
+      if (!isWaiting(e.name)) continue;
       if (e.name === 'bad') {
         bad += (await readdir(join(dir, e.name)).catch(() => [] as string[])).filter(isWaiting).length;
         continue;
