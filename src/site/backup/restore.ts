@@ -44,12 +44,18 @@ function checkPath(file: string, rel: string): void {
 }
 
 async function openBackup(file: string): Promise<Awaited<ReturnType<typeof open>>> {
+  let handle;
   try {
-    return await open(file, 'r');
+    handle = await open(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SitecastError('SITECAST_E_NOT_FOUND', `no backup file ${file}`);
     throw ioError(`cannot read ${file}`, err);
   }
+  if (!(await handle.stat()).isFile()) {
+    await handle.close();
+    throw badBackup(file, 'not a Sitecast backup (it is not a file)');
+  }
+  return handle;
 }
 
 function checkHead(file: string, head: SiteFrame, database: SiteConfig['database']): SiteConfig {
