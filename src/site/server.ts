@@ -38,6 +38,8 @@ export interface StartOptions {
    * consume them.
    */
   without?: readonly ComponentName[];
+  /** Live status: how often each address's rate is sampled for the rate history (default 5000 ms). */
+  live?: { rateSampleMs?: number };
 }
 
 export interface SiteHandle {
@@ -144,7 +146,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
     context = ctx;
 
     app = Fastify({ logger: false, forceCloseConnections: true });
-    await app.register((await import('./live/plugin.js')).livePlugin, { ctx });
+    await app.register((await import('./live/plugin.js')).livePlugin, { ctx, ...(options.live?.rateSampleMs === undefined ? {} : { rateSampleMs: options.live.rateSampleMs }) });
     await app.register(dpPlugin, {
       resolveDp: async (name) => (await listDps(siteDb, { site: config.code })).find((d) => d.name === name)?.path,
     });

@@ -11,7 +11,7 @@ import { get } from './api.js';
 const STATES = ['installed', 'pending', 'retrying', 'failed'];
 const MAX_MESSAGES = 500;
 /** Five minutes of rate samples per address for the transfer-rate chart. */
-const RATE_WINDOW_MS = 5 * 60 * 1000;
+const RATE_WINDOW_MS = 60 * 60 * 1000;
 
 export const store = {
   site: '',
@@ -69,6 +69,11 @@ export async function loadSnapshot() {
   store.dps = new Map(s.dps.map((d) => [dpKey(d), d]));
   store.addresses = new Map(s.addresses.map((a) => [a.to, a]));
   store.backlogs = new Map(s.backlogs.map((b) => [b.inbox, b]));
+  // The server's hour of samples first (every 5 s), then this tab's own (every 2 s) from now on.
+  for (const [to, samples] of Object.entries(s.rates ?? {})) {
+    const mine = (store.rates.get(to) ?? []).filter((x) => x.t > (samples.at(-1)?.t ?? 0));
+    store.rates.set(to, [...samples, ...mine]);
+  }
   for (const a of s.addresses) sampleRate(a);
   changed('snapshot');
   return s;

@@ -141,12 +141,12 @@ export function scheduleEditor(addresses, reload, latest = () => addresses) {
   return h('section', { class: 'panel' }, h('h2', { id: 'schedule-title' }, 'Weekly schedule'), readOnlyNote(), form, result);
 }
 
-/** Rate over the last five minutes as a line; the label says the latest value for those who do not see it. */
+/** Rate over the last hour as a line; the label says the latest value and the peak for those who do not see it. */
 export function rateChart(to, samples) {
   const W = 320;
   const H = 80;
   const now = Date.now();
-  const span = 5 * 60 * 1000;
+  const span = 60 * 60 * 1000;
   const max = Math.max(1024, ...samples.map((s) => s.rate));
   const points = samples.map((s) => `${Math.round(W - ((now - s.t) / span) * W)},${Math.round(H - 4 - (s.rate / max) * (H - 8))}`).join(' ');
   const last = samples.at(-1)?.rate ?? 0;
@@ -154,6 +154,6 @@ export function rateChart(to, samples) {
     'figure',
     { class: 'rate-chart' },
     svg('svg', { width: W, height: H, class: 'chart', role: 'img', 'aria-label': `Transfer rate to ${to}: now ${Math.round(last / 1024)} KB/s, peak ${Math.round(max / 1024)} KB/s` }, svg('polyline', { points })),
-    h('figcaption', {}, `to ${to}: ${Math.round(last / 1024)} KB/s now, scale ${Math.round(max / 1024)} KB/s`),
+    h('figcaption', {}, `to ${to}: ${Math.round(last / 1024)} KB/s now, scale ${Math.round(max / 1024)} KB/s; the last hour, now at the right`),
   );
 }

@@ -206,7 +206,7 @@ export function hierarchyView() {
         addrBody,
       ),
       pauseResult,
-      h('h3', {}, 'Transfer rate, last five minutes'),
+      h('h3', {}, 'Transfer rate, last hour'),
       charts,
     ),
     editors,

@@ -12,16 +12,21 @@ import { countStates, readAddresses, readBacklogs, readDpStates, readPackages } 
 import { type TicketHolder, ticketSigner } from './ticket.js';
 import { validateDp } from './validate.js';
 import { LINKS_PATH, answerLinksRequest, siteLinks } from './links.js';
+import { RateHistory } from './rates.js';
 import { packageIdSchema, parseInput, shortNameSchema, siteCodeSchema } from '../../db/values.js';
 import { z } from 'zod';
 
 export interface LiveOptions {
   ctx: SiteContext;
   hub?: HubOptions;
+  /** How often each address's rate is sampled for the rate history (default 5000 ms). */
+  rateSampleMs?: number;
 }
 
 const PREFIX = '/api/v1';
 const HEARTBEAT_MS = 15_000;
+/** How often the rate of every address is sampled for the rate history. */
+const RATE_SAMPLE_MS = 5000;
 /** A listener that does not read what it is sent is dropped; its browser reconnects and reloads. */
 const MAX_BUFFERED = 1 << 20;
 
@@ -37,7 +42,7 @@ function frame(e: LiveEvent): string {
  * `/console/`. The latency hook sits on the server's root so it times every
  * route, the provider's included; the routes live in a scope of their own.
  */
-const livePluginImpl: FastifyPluginAsync<LiveOptions> = async (app, { ctx, hub: hubOptions }) => {
+const livePluginImpl: FastifyPluginAsync<LiveOptions> = async (app, { ctx, hub: hubOptions, rateSampleMs }) => {
   const log = ctx.logger('provider');
   const hub = new LiveHub({ db: ctx.db, paths: ctx.paths, log }, hubOptions);
   const signer = ticketSigner();
@@ -49,7 +54,16 @@ const livePluginImpl: FastifyPluginAsync<LiveOptions> = async (app, { ctx, hub: 
     // A write through the API shows in the stream at once, not at the next tick.
     if (request.method !== 'GET' && route.startsWith(PREFIX) && reply.statusCode < 400) hub.poke();
   });
-  app.addHook('onClose', async () => hub.close());
+  // The rate of every address, sampled every 5 s for the last hour, so a chart opened now shows the hour behind it.
+  const rates = new RateHistory();
+  const sampleRates = async (): Promise<void> => rates.sample(await readAddresses(ctx.db, ctx.paths));
+  const rateTimer = setInterval(() => void sampleRates().catch(() => undefined), rateSampleMs ?? RATE_SAMPLE_MS);
+  rateTimer.unref();
+  void sampleRates().catch(() => undefined);
+  app.addHook('onClose', async () => {
+    clearInterval(rateTimer);
+    await hub.close();
+  });
 
   app.get('/metrics', async (_request, reply) => {
     const [dps, packages, addresses, backlogs] = await Promise.all([
@@ -98,7 +112,7 @@ const livePluginImpl: FastifyPluginAsync<LiveOptions> = async (app, { ctx, hub: 
         readAddresses(ctx.db, ctx.paths),
         readBacklogs(ctx.paths),
       ]);
-      return { site: ctx.siteCode, role: caller?.role ?? 'read-only', packages, dps, addresses, backlogs };
+      return { site: ctx.siteCode, role: caller?.role ?? 'read-only', packages, dps, addresses, backlogs, rates: rates.history() };
     });
 
     // The provider answers one advertisement's client results; the console also needs to list them.
