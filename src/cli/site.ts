@@ -116,8 +116,10 @@ export function registerSite(program: Command, io: Io, run: Run): void {
         // Loaded here so that every other command starts without the server and its components.
         const { startSite } = await import('../site/server.js');
         const running = await startSite(root);
+        // Listen for the signal before saying we listen: whoever reads the line may stop us at once.
+        const stopping = untilSignal();
         io.stdout(`site server listening at ${running.url}\n`);
-        const signal = await untilSignal();
+        const signal = await stopping;
         io.stdout(`${signal}: stopping\n`);
         await running.close();
         io.stdout('stopped\n');

@@ -16,6 +16,7 @@ import { join } from 'node:path';
  *   mp/pkginfo/          instruction files the management point serves
  *   state/distmgr/       Distribution Manager's record of what it has done per package
  *   site.url             base URL of the running server (present while it runs)
+ *   site.lock            the process that runs the server (src/site/lock.ts; present while it runs)
  */
 export interface SitePaths {
   root: string;

@@ -19,11 +19,13 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`sitecast: cannot start the site server: ${describe(err)}\n`);
     return 1;
   }
-  process.stdout.write(`site server listening at ${site.url}\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Listen for the signal before saying we listen: whoever reads the line may stop us at once.
+  const stopping = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  process.stdout.write(`site server listening at ${site.url}\n`);
+  const signal = await stopping;
   process.stdout.write(`${signal}: stopping\n`);
   try {
     await site.close();

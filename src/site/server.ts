@@ -19,6 +19,7 @@ import type { Component, ComponentName, SiteContext } from './context.js';
 import { loadSiteKeys } from './keys.js';
 import { type HierarchyOptions, hierarchyComponents } from './hierarchy-components.js';
 import { sitePaths } from './layout.js';
+import { lockSiteRoot } from './lock.js';
 import { type ComponentLog, createLogger } from './log.js';
 
 export interface StartOptions {
@@ -75,6 +76,8 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
   const config = await loadSiteConfig(root);
   const paths = sitePaths(root);
   const keys = await loadSiteKeys(paths);
+  // One server per root: two would take the same inbox files and write the same DPs.
+  const lock = await lockSiteRoot(root, config.code);
   const loggers = new Map<string, ComponentLog>();
   const logger = (component: string): ComponentLog => {
     let log = loggers.get(component);
@@ -115,6 +118,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
       const open = db;
       await step('the site database', () => open.close());
     }
+    await step('site.lock', () => lock.release());
     log.info('site server stopped');
     await Promise.allSettled([...loggers.values()].map((l) => l.flush()));
     if (failures.length > 0) throw new AggregateError(failures, `the site server ${config.code} did not stop cleanly`);

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -71,6 +72,17 @@ test('startSite refuses a folder that is not a site root, and a port already tak
   const first = await startSite(site.root, { provider: false });
   site.defer(() => first.close());
   const port = Number(new URL(first.url).port);
-  await assert.rejects(startSite(site.root, { provider: false, listen: { host: '127.0.0.1', port } }));
+  const other = await newSite(t, 'OTH');
+  await assert.rejects(startSite(other.root, { provider: false, listen: { host: '127.0.0.1', port } }));
+  assert.equal(existsSync(join(other.root, 'site.lock')), false, 'a start that failed leaves no lock');
   assert.equal((await readFile(join(site.root, 'site.url'), 'utf8')).trim(), first.url, 'the running server keeps its site.url');
+  // A second server on the same root is refused before it touches anything, naming the process that runs.
+  await assert.rejects(startSite(site.root, { provider: false, listen: { host: '127.0.0.1', port: 0 } }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SITECAST_E_SITE_RUNNING');
+    assert.match(err.message, new RegExp(`already running in process ${process.pid}`));
+    return true;
+  });
+  assert.equal((await readFile(join(site.root, 'site.url'), 'utf8')).trim(), first.url);
+  await first.close();
+  assert.equal(existsSync(join(site.root, 'site.lock')), false, 'a clean stop removes the lock');
 });
