@@ -15,7 +15,7 @@ interface RestoreOpts {
   json?: boolean;
 }
 
-const LABELS: Record<string, string> = { database: 'database', files: 'files   ', checksum: 'checksum', verify: 'verify  ' };
+const LABELS: Record<string, string> = { database: 'database', files: 'files   ', checksum: 'checksum', restore: 'restore ', verify: 'verify  ' };
 
 /** One progress bar per phase on a terminal; nothing when piped or with --json. */
 function phases(io: Io, json: boolean | undefined): { onProgress: (p: BackupProgress) => void; stop: () => void } {

@@ -154,9 +154,14 @@ export class FrameReader {
   constructor(
     private readonly handle: FileHandle,
     private readonly file: string,
-    private readonly end: number,
+    readonly end: number,
   ) {
     this.pos = BACKUP_MAGIC.length;
+  }
+
+  /** Bytes consumed so far (for progress). */
+  get position(): number {
+    return this.pos - this.buf.length;
   }
 
   get done(): boolean {

@@ -112,7 +112,7 @@ export async function restoreSite(fileArg: string, rootArg: string, options: Res
       const site = await openSiteDb(location, { migrations: MIGRATIONS.slice(0, head.schemaVersion) });
       let loaded;
       try {
-        loaded = await loadRows(site, reader, file, () => options.onProgress?.({ phase: 'database', done: 0, total: 0 }));
+        loaded = await loadRows(site, reader, file, () => options.onProgress?.({ phase: 'restore', done: reader.position, total: end }));
       } finally {
         await site.close();
       }
@@ -163,7 +163,7 @@ async function restoreFiles(
     await writeOne(reader, file, staging, frame);
     files++;
     if (frame.path.startsWith('library/chunks/')) chunks++;
-    onProgress?.({ phase: 'files', done: files, total: 0 });
+    onProgress?.({ phase: 'restore', done: reader.position, total: reader.end });
   }
 }
 
