@@ -19,6 +19,7 @@ const GROUPS: { words: string[]; load: () => Promise<Register[]> }[] = [
     load: async () => [(await import('./site.js')).registerSite, (await import('./demo.js')).registerDemo],
   },
   { words: ['dp'], load: async () => [(await import('./dp.js')).registerDp] },
+  { words: ['token'], load: async () => [(await import('./token.js')).registerToken] },
   { words: ['package'], load: async () => [(await import('./package.js')).registerPackage] },
   { words: ['status'], load: async () => [(await import('./status.js')).registerStatus] },
   { words: ['address'], load: async () => [(await import('./address.js')).registerAddress] },

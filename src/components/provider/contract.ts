@@ -6,6 +6,7 @@ import {
   dpStateSchema,
   isoTimeSchema,
   nameSchema,
+  roleSchema,
   packageIdSchema,
   prioritySchema,
   severitySchema,
@@ -94,6 +95,12 @@ export const packageParamsSchema = z.object({ id: packageIdSchema });
 
 export const distributeBodySchema = z.strictObject({ dps: z.array(dpRefSchema).min(1).max(10_000) });
 export const targetSchema = z.object({ site: siteCodeSchema, dp: z.string() });
+export const tokenViewSchema = z.object({ id: z.string(), role: roleSchema, label: z.string().nullable(), createdAt: z.string() });
+export const newTokenBodySchema = z.strictObject({ role: roleSchema, label: nameSchema.optional() });
+export const issuedTokenSchema = tokenViewSchema.extend({ token: z.string() });
+export const tokenListSchema = z.object({ tokens: z.array(tokenViewSchema) });
+export const tokenParamsSchema = z.object({ id: z.string().regex(/^[0-9a-f]{12}$/, 'a token id is 12 hex digits (sitecast token list shows them)') });
+export const revokedTokenSchema = z.object({ id: z.string(), revoked: z.literal(true) });
 export const packageDpParamsSchema = z.object({ id: packageIdSchema, dp: shortNameSchema });
 export const redistributeResultSchema = z.object({ id: packageIdSchema, site: siteCodeSchema, dp: z.string(), requestedAt: z.string() });
 export const distributeResultSchema = z.object({ id: packageIdSchema, targets: z.array(targetSchema) });
@@ -252,6 +259,25 @@ export const ROUTES = {
     params: packageParamsSchema,
     status: 200,
     response: updateResultSchema,
+  },
+  createToken: {
+    method: 'POST',
+    url: `${API_PREFIX}/tokens`,
+    summary: 'Issue a bearer token with a role (admin or read-only); the secret is in this answer only',
+    access: 'write',
+    body: newTokenBodySchema,
+    status: 201,
+    response: issuedTokenSchema,
+  },
+  listTokens: { method: 'GET', url: `${API_PREFIX}/tokens`, summary: 'Every token: id, role, label, creation time (never the secret)', access: 'write', status: 200, response: tokenListSchema },
+  revokeToken: {
+    method: 'POST',
+    url: `${API_PREFIX}/tokens/:id/revoke`,
+    summary: 'Revoke a token at once; the last admin token cannot be revoked',
+    access: 'write',
+    params: tokenParamsSchema,
+    status: 200,
+    response: revokedTokenSchema,
   },
   redistribute: {
     method: 'POST',

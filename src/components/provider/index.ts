@@ -7,6 +7,7 @@ import { openApiDocument } from './openapi.js';
 import { clientRoutes } from './clients.js';
 import { packageRoutes } from './packages.js';
 import { siteRoutes } from './site.js';
+import { tokenRoutes } from './tokens.js';
 import { hierarchyRoutes, joinRoute } from './hierarchy.js';
 
 export type { ProviderContext } from './context.js';
@@ -47,6 +48,7 @@ export const providerPlugin: FastifyPluginAsync<ProviderOptions> = async (app, {
         return reply.code(status).send(body);
       });
       siteRoutes(api, deps);
+      tokenRoutes(api, deps);
       packageRoutes(api, deps);
       clientRoutes(api, deps);
       hierarchyRoutes(api, deps);
