@@ -43,3 +43,16 @@ export async function ackChanges(site: SiteDb, uptoId: number): Promise<number> 
   );
   return Number(result.numDeletedRows);
 }
+
+/**
+ * Deletes exactly these changes; returns how many. Unlike ackChanges it never
+ * removes a row the caller has not seen: on PostgreSQL ids are handed out when
+ * a row is inserted, not when its transaction commits, so a change with a
+ * lower id than one already read may still become visible.
+ */
+export async function ackChangeIds(site: SiteDb, ids: readonly number[]): Promise<number> {
+  const list = parseInput(z.array(cursorSchema).max(10_000), [...ids], 'change ids');
+  if (list.length === 0) return 0;
+  const result = await guard(site, 'change log', () => site.db.deleteFrom('change_log').where('id', 'in', list).executeTakeFirst());
+  return Number(result.numDeletedRows);
+}

@@ -36,7 +36,7 @@ export {
   type NewStatusMessage,
   type StatusMessageFilter,
 } from './messages.js';
-export { readChanges, ackChanges, type Change } from './changes.js';
+export { readChanges, ackChanges, ackChangeIds, type Change } from './changes.js';
 export {
   createAdminToken,
   verifyAdminToken,

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { DatabaseMonitor } from '../../src/components/dbmon/index.js';
-import { addSite, createPackage, listStatusMessages, openSiteDb } from '../../src/db/index.js';
+import { addSite, createPackage, listStatusMessages, openSiteDb, readChanges, updatePackage } from '../../src/db/index.js';
 import { postgresAvailable, postgresBinDir, startThrowAwayServer, testDatabase } from '../helpers/postgres.js';
 import { eventually, newSite, openContext } from '../helpers/site.js';
 
@@ -88,3 +89,42 @@ test('a PostgreSQL outage: the monitor retries, catches up when the server is ba
   );
   assert.equal(said.severity, 'warning');
 });
+
+test('on PostgreSQL, a change that commits after a later one (a lower change id seen late) still gets its wake-up file', { skip: noServer }, async (t) => {
+  const site = await newSite(t);
+  const base = await openContext(site);
+  const url = await testDatabase(site.dir);
+  const db = await openSiteDb({ kind: 'postgres', url });
+  site.defer(() => db.close());
+  await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  const early = await createPackage(db, { name: 'Early', sourcePath: join(site.dir, 'a') });
+  const late = await createPackage(db, { name: 'Late', sourcePath: join(site.dir, 'b') });
+  const mon = new DatabaseMonitor({ ...base, db }, { pollMs: 60_000 });
+  await mon.start();
+  site.defer(() => mon.close());
+  await mon.drain();
+  const earlyPkn = join(base.paths.distmgr, `${early.id}.PKN`);
+  const latePkn = join(base.paths.distmgr, `${late.id}.PKN`);
+  await rm(earlyPkn, { force: true });
+  await rm(latePkn, { force: true });
+
+  // Transaction A takes a change id first but commits last, as one of many concurrent administrators would.
+  const a = new pg.Client({ connectionString: url });
+  await a.connect();
+  site.defer(() => a.end());
+  await a.query('BEGIN');
+  await a.query("UPDATE packages SET name = 'Early 2' WHERE id = $1", [early.id]);
+  await updatePackage(db, late.id, { name: 'Late 2' });
+  await mon.drain();
+  assert.ok(await exists(latePkn), 'the change committed first');
+  assert.equal(await exists(earlyPkn), false, 'not committed yet');
+
+  await a.query('COMMIT');
+  await mon.drain();
+  assert.ok(await exists(earlyPkn), 'the change with the lower id, committed later');
+  assert.deepEqual(await readChanges(db), []);
+});
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}

@@ -1,5 +1,5 @@
-import { ackChanges, addStatusMessage, readChanges, type Change, type ChangeSubscription } from '../../db/index.js';
-import { dropFile } from '../../inbox/index.js';
+import { ackChangeIds, addStatusMessage, readChanges, type Change, type ChangeSubscription } from '../../db/index.js';
+import { dropFiles } from '../../inbox/index.js';
 import { PKN_NAME, pknName, serializePkn } from '../../formats/pkn.js';
 import type { Component, SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
@@ -38,8 +38,6 @@ export class DatabaseMonitor implements Component {
   private again = false;
   private started = false;
   private closing: Promise<void> | undefined;
-  /** Rows up to here are acknowledged; ids only grow, so reads start after it. */
-  private cursor = 0;
   private failing = false;
   /** When the current outage began and what it was, for the status message written once it ends. */
   private outage: { since: number; reason: string } | undefined;
@@ -159,10 +157,14 @@ export class DatabaseMonitor implements Component {
   }
 
   private async round(): Promise<number> {
-    const changes = await readChanges(this.ctx.db, this.cursor, this.batch);
+    // From the start of the log every time, and acknowledged row by row: on PostgreSQL a transaction that
+    // commits late can add a row below ids already handled (ids are taken at insert, not at commit), and
+    // a cursor would step over it. Handled rows are deleted, so the start of the log is what is left.
+    const changes = await readChanges(this.ctx.db, 0, this.batch);
     if (changes.length === 0) return 0;
     const packages = new Map<string, Change[]>();
     for (const c of changes) packages.set(c.objectKey, [...(packages.get(c.objectKey) ?? []), c]);
+    const wakeUps: { name: string; data: string; ops: string }[] = [];
     for (const [id, list] of packages) {
       const name = pknName(id);
       if (!PKN_NAME.test(name)) {
@@ -176,13 +178,12 @@ export class DatabaseMonitor implements Component {
         }).catch((err: unknown) => this.log.error('cannot write a status message', err));
         continue;
       }
-      await dropFile(this.ctx.paths.distmgr, name, serializePkn(id, 'change'));
-      const ops = [...new Set(list.map((c) => `${c.table} ${c.op}`))].join(', ');
-      this.log.info(`${name} written to distmgr.box (${ops})`);
+      wakeUps.push({ name, data: serializePkn(id, 'change'), ops: [...new Set(list.map((c) => `${c.table} ${c.op}`))].join(', ') });
     }
-    const last = (changes[changes.length - 1] as Change).id;
-    await ackChanges(this.ctx.db, last);
-    this.cursor = last;
+    // A burst of changes (an administrator updating a thousand packages) is one round: its files are flushed together.
+    await dropFiles(this.ctx.paths.distmgr, wakeUps);
+    for (const w of wakeUps) this.log.info(`${w.name} written to distmgr.box (${w.ops})`);
+    await ackChangeIds(this.ctx.db, changes.map((c) => c.id));
     this.ctx.wake('distmgr');
     return changes.length;
   }
