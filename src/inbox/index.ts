@@ -1,4 +1,4 @@
-export { dropFile, type DropOptions } from './drop.js';
+export { dropFile, dropFiles, type DropOptions } from './drop.js';
 export { Inbox, type InboxHandler, type InboxOptions, type InboxStats } from './inbox.js';
 export { type InboxEntry, oldestFirst } from './scan.js';
 export { assertSafeInboxName, isSafeInboxName, unsafeNameReason, BAD_FOLDER, REASON_SUFFIX } from './name.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SitecastError, isSitecastError } from '../../src/errors.js';
-import { Inbox, dropFile, type InboxEntry, type InboxOptions } from '../../src/inbox/index.js';
+import { Inbox, dropFile, dropFiles, type InboxEntry, type InboxOptions } from '../../src/inbox/index.js';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sitecast-inbox-'));
@@ -312,4 +312,21 @@ test('close() is idempotent, start() after close is refused, and an AbortSignal 
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(handled, []);
   assert.ok(await exists(join(dir, 'late.PKN')));
+});
+
+test('dropFiles: many files at once, each whole, no temporary file left; an unsafe name writes nothing', async (t) => {
+  const dir = await tempDir(t);
+  const files = Array.from({ length: 100 }, (_, i) => ({ name: `P${String(i).padStart(4, '0')}.PKN`, data: `package ${i}\n` }));
+  await dropFiles(dir, files);
+  assert.deepEqual((await readdir(dir)).sort(), files.map((f) => f.name));
+  for (const f of files) assert.equal(await readFile(join(dir, f.name), 'utf8'), f.data);
+
+  const other = await tempDir(t);
+  await assert.rejects(
+    dropFiles(other, [{ name: 'GOOD.PKN', data: 'x' }, { name: '../escape', data: 'x' }]),
+    (err: unknown) => isSitecastError(err, 'SITECAST_E_UNSAFE_NAME'),
+  );
+  assert.deepEqual(await readdir(other), []);
+  await dropFiles(other, []);
+  assert.deepEqual(await readdir(other), []);
 });
