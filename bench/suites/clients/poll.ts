@@ -9,6 +9,8 @@ export interface PollResult {
   p50: number;
   p99: number;
   max: number;
+  /** Seconds into the run at which the slowest request was due (a stall shows as one slow patch). */
+  maxAt: number;
   /** Requests per second actually started. */
   rate: number;
   /** Bytes of the last policy, for the note. */
@@ -30,6 +32,8 @@ export async function pollAtRate(mp: string, clients: readonly SimClient[], rate
   const url = new URL(`${mp}/mp/v1/policy`);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const latencies: number[] = [];
+  let maxAt = 0;
+  let max = 0;
   let ok = 0;
   let failed = 0;
   let policyBytes = 0;
@@ -45,7 +49,9 @@ export async function pollAtRate(mp: string, clients: readonly SimClient[], rate
         let n = 0;
         res.on('data', (b: Buffer) => (n += b.length));
         res.on('end', () => {
-          latencies.push(performance.now() - due);
+          const latency = performance.now() - due;
+          latencies.push(latency);
+          if (latency > max) [max, maxAt] = [latency, (due - start) / 1000];
           if (res.statusCode === 200) {
             ok++;
             policyBytes = n;
@@ -72,5 +78,5 @@ export async function pollAtRate(mp: string, clients: readonly SimClient[], rate
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
   const sorted = [...latencies].sort((a, b) => a - b);
-  return { sent: total, ok, failed, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN, rate: total / elapsed, policyBytes };
+  return { sent: total, ok, failed, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN, maxAt, rate: total / elapsed, policyBytes };
 }
