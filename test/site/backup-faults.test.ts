@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isSitecastError, type ErrorCode } from '../../src/errors.js';
@@ -7,6 +9,8 @@ import { MIGRATIONS } from '../../src/db/index.js';
 import { backupSite } from '../../src/site/backup/backup.js';
 import { restoreSite } from '../../src/site/backup/restore.js';
 import { rewriteBackup, siblings, siteWithPackage } from '../helpers/backup.js';
+
+const CLI = new URL('../../../bin/sitecast.js', import.meta.url).pathname;
 
 /** Runs a restore that must fail with `code` and a message matching `message`, and leave the folder holding the root as it was. */
 async function refused(file: string, root: string, code: ErrorCode, message: RegExp, database?: string): Promise<void> {
@@ -37,6 +41,14 @@ test('restore refuses bad backups and busy targets with a named error and leaves
     await refused(cut, root, 'SITECAST_E_BAD_BACKUP', /cut short|checksum/);
     await writeFile(cut, bytes.subarray(0, bytes.length - 1));
     await refused(cut, root, 'SITECAST_E_BAD_BACKUP', /cut short|end marker/);
+    // The command: exit 1, the code in --json, nothing created.
+    const failed = await promisify(execFile)(process.execPath, [CLI, 'site', 'restore', cut, root, '--json']).then(
+      () => assert.fail('the restore succeeded'),
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal(failed.code, 1);
+    assert.equal((JSON.parse(failed.stdout) as { error: { code: string } }).error.code, 'SITECAST_E_BAD_BACKUP');
+    assert.ok(!(await readdir(work)).includes('restored'));
   });
 
   await t.test('one flipped byte', async () => {

@@ -18,10 +18,9 @@ const gunzipAsync = promisify(gunzip);
  */
 export async function loadRows(
   site: SiteDb,
-  reader: FrameReader,
-  file: string,
-  onTable?: (table: string, rows: number) => void,
+  input: { reader: FrameReader; file: string; onTable?: (table: string, rows: number) => void },
 ): Promise<{ tables: Record<string, number>; next: Frame; manifests: Set<string> }> {
+  const { reader, file, onTable } = input;
   const trx = await site.db.startTransaction().execute();
   try {
     const db = trx as unknown as Kysely<unknown>;
@@ -44,7 +43,7 @@ export async function loadRows(
       // The change triggers fired while the other tables were restored; the backup's own change log replaces what they wrote.
       if (frame.table === 'change_log' && tables.change_log === undefined) await deleteAll(db, 'change_log');
       const rows = await parseRows(reader, frame, file);
-      await insertRows(db, frame.table, frame.columns, rows);
+      await insertRows(db, frame, rows);
       if (frame.table === 'packages') {
         const i = frame.columns.indexOf('manifest_sha256');
         for (const row of rows) if (typeof row[i] === 'string') manifests.add(row[i]);

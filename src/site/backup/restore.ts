@@ -11,8 +11,15 @@ import { type SiteConfig, parseDatabaseUrl, siteConfigSchema } from '../config.j
 import { assertEmptyOrAbsent, moveIntoPlace } from '../init.js';
 import { siteFolders, sitePaths } from '../layout.js';
 import type { BackupProgress } from './backup.js';
-import { BACKUP_FORMAT, type FileFrame, type FrameReader as Reader, type SiteFrame, FrameReader, badBackup, verifyBackupFile } from './format.js';
+import { BACKUP_FORMAT, type EndFrame, type FileFrame, type Frame, type SiteFrame, FrameReader, badBackup, verifyBackupFile } from './format.js';
 import { claimPostgres, dropPostgresSchema, loadRows } from './load.js';
+
+/** The backup being read, and where progress goes. */
+interface Input {
+  reader: FrameReader;
+  file: string;
+  onProgress: RestoreOptions['onProgress'];
+}
 
 export interface RestoreOptions {
   /** A postgres:// URL of an empty database; default SQLite in `<root>/site.db`. */
@@ -93,6 +100,7 @@ export async function restoreSite(fileArg: string, rootArg: string, options: Res
   try {
     const end = await verifyBackupFile(handle, file, (done, total) => options.onProgress?.({ phase: 'checksum', done, total }));
     const reader = new FrameReader(handle, file, end);
+    const input: Input = { reader, file, onProgress: options.onProgress };
     const head = await reader.next();
     if (head.kind !== 'site') throw badBackup(file, 'it does not begin with a site frame');
     const config = checkHead(file, head, database);
@@ -112,11 +120,11 @@ export async function restoreSite(fileArg: string, rootArg: string, options: Res
       const site = await openSiteDb(location, { migrations: MIGRATIONS.slice(0, head.schemaVersion) });
       let loaded;
       try {
-        loaded = await loadRows(site, reader, file, () => options.onProgress?.({ phase: 'restore', done: reader.position, total: end }));
+        loaded = await loadRows(site, { reader, file, onTable: () => options.onProgress?.({ phase: 'restore', done: reader.position, total: end }) });
       } finally {
         await site.close();
       }
-      const counts = await restoreFiles(reader, file, staging, loaded.next, options.onProgress);
+      const counts = await restoreFiles(input, staging, loaded.next);
       const endFrame = counts.end;
       for (const [table, rows] of Object.entries(loaded.tables)) {
         if (endFrame.tables[table] !== rows) throw badBackup(file, `table ${table}: ${rows} rows restored, its end frame says ${endFrame.tables[table] ?? 'none'}`);
@@ -125,7 +133,7 @@ export async function restoreSite(fileArg: string, rootArg: string, options: Res
       if (!reader.done) throw badBackup(file, 'it holds data after its end frame');
       // A database URL may carry a password: then only the site's user may read site.json.
       await writeFileAtomic(paths.config, `${JSON.stringify(config, null, 2)}\n`, { mode: database.kind === 'postgres' ? 0o600 : 0o644 });
-      await checkLibrary(file, paths.library, loaded.manifests, options.onProgress);
+      await checkLibrary(input, paths.library, loaded.manifests);
       await flushFileSystem(staging);
       await moveIntoPlace(staging, root);
       return {
@@ -149,25 +157,25 @@ export async function restoreSite(fileArg: string, rootArg: string, options: Res
 }
 
 async function restoreFiles(
-  reader: Reader,
-  file: string,
+  input: Input,
   staging: string,
-  first: Awaited<ReturnType<Reader['next']>>,
-  onProgress: RestoreOptions['onProgress'],
-): Promise<{ files: number; chunks: number; end: Extract<typeof first, { kind: 'end' }> }> {
+  first: Frame,
+): Promise<{ files: number; chunks: number; end: EndFrame }> {
+  const { reader, file, onProgress } = input;
   let files = 0;
   let chunks = 0;
   for (let frame = first; ; frame = await reader.next()) {
     if (frame.kind === 'end') return { files, chunks, end: frame };
     if (frame.kind !== 'file') throw badBackup(file, `a ${frame.kind} frame where files were expected`);
-    await writeOne(reader, file, staging, frame);
+    await writeOne(input, staging, frame);
     files++;
     if (frame.path.startsWith('library/chunks/')) chunks++;
     onProgress?.({ phase: 'restore', done: reader.position, total: reader.end });
   }
 }
 
-async function writeOne(reader: Reader, file: string, staging: string, frame: FileFrame): Promise<void> {
+async function writeOne(input: Input, staging: string, frame: FileFrame): Promise<void> {
+  const { reader, file } = input;
   checkPath(file, frame.path);
   const target = join(staging, ...frame.path.split('/'));
   await mkdir(dirname(target), { recursive: true });
@@ -187,7 +195,8 @@ async function writeOne(reader: Reader, file: string, staging: string, frame: Fi
 }
 
 /** Every chunk of every manifest present and sound, and every package's manifest present. */
-async function checkLibrary(file: string, library: string, manifests: Set<string>, onProgress: RestoreOptions['onProgress']): Promise<void> {
+async function checkLibrary(input: Input, library: string, manifests: Set<string>): Promise<void> {
+  const { file, onProgress } = input;
   const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
   // A site that never ingested anything has no library yet.
   if (manifests.size === 0 && !(await exists(join(library, 'library.json')))) return;

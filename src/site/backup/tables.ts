@@ -45,10 +45,6 @@ export const TABLES: readonly TableSpec[] = [
   { name: 'change_log', key: ['id'], identity: 'id' },
 ];
 
-export function tableSpec(name: string): TableSpec | undefined {
-  return TABLES.find((t) => t.name === name);
-}
-
 /** Tables and their columns as the database has them (the current schema only, on PostgreSQL). */
 export async function tableColumns(db: Kysely<unknown>, dialect: DbDialect): Promise<Map<string, string[]>> {
   let schema: string | undefined;
@@ -93,7 +89,8 @@ export async function readPage(
 }
 
 /** Inserts rows (columns in the given order) as they are, ids included. */
-export async function insertRows(db: Kysely<unknown>, table: string, columns: readonly string[], rows: readonly CellValue[][]): Promise<void> {
+export async function insertRows(db: Kysely<unknown>, into: { table: string; columns: readonly string[] }, rows: readonly CellValue[][]): Promise<void> {
+  const { table, columns } = into;
   // A few hundred rows per statement keeps well under both databases' limit on bound parameters.
   const per = Math.max(1, Math.floor(8000 / columns.length));
   for (let i = 0; i < rows.length; i += per) {
