@@ -92,3 +92,46 @@ test('backup of a running site, restore into a new root: same packages, statuses
   // The token works for changes too.
   assert.equal((await api(h2.url, token, 'POST', '/dps', { name: 'dp3', path: join(site.dir, 'dp3') })).status, 201);
 });
+
+test('a backup taken while packages are being created is one moment: the id counter, the packages and their programs agree', async (t) => {
+  const site = await newSite(t);
+  const h = await startSite(site.root);
+  site.defer(() => h.close());
+  const token = (await readFile(join(site.root, 'admin.token'), 'utf8')).trim();
+  let writing = true;
+  let created = 0;
+  const writer = (async () => {
+    while (writing) {
+      const r = await api(h.url, token, 'POST', '/packages', { name: `P${created}`, sourcePath: site.dir, programs: [{ name: 'Install', commandLine: 'setup --quiet' }] });
+      if (r.status !== 201) throw new Error(`create: ${r.status} ${await r.text()}`);
+      created++;
+    }
+  })();
+  const { backupSite } = await import('../../src/site/backup/backup.js');
+  const { restoreSite } = await import('../../src/site/backup/restore.js');
+  const made: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    while (created < (i + 1) * 5) await new Promise((r) => setTimeout(r, 5));
+    const out = join(site.dir, `during-${i}.backup`);
+    await backupSite(site.root, out, { sitecast: 'test' });
+    made.push(out);
+  }
+  writing = false;
+  await writer;
+  for (const [i, file] of made.entries()) {
+    const root = join(site.dir, `during-${i}`);
+    await restoreSite(file, root);
+    const db = await openSiteDb({ kind: 'sqlite', path: join(root, 'site.db') });
+    try {
+      const counter = await db.db.selectFrom('counters').select('value').where('name', '=', 'package_id').executeTakeFirstOrThrow();
+      const pkgs = await db.db.selectFrom('packages').select('id').orderBy('id').execute();
+      const programs = await db.db.selectFrom('programs').select('package_id').execute();
+      assert.ok(pkgs.length >= (i + 1) * 5);
+      assert.equal(Number(counter.value), pkgs.length, 'the counter was read at the same moment as the packages');
+      assert.equal(Number.parseInt(pkgs[pkgs.length - 1]?.id.slice(3) ?? '', 16), pkgs.length);
+      assert.equal(programs.length, pkgs.length, 'every package has its program, and no program is without its package');
+    } finally {
+      await db.close();
+    }
+  }
+});
