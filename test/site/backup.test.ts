@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
 import { openSiteDb } from '../../src/db/index.js';
+import { backupSite } from '../../src/site/backup/backup.js';
+import { restoreSite } from '../../src/site/backup/restore.js';
 import { TABLES, tableColumns } from '../../src/site/backup/tables.js';
 import { startSite } from '../../src/site/server.js';
 import { api, packageStatus, siblings, siteWithPackage, waitState } from '../helpers/backup.js';
@@ -107,8 +109,6 @@ test('a backup taken while packages are being created is one moment: the id coun
       created++;
     }
   })();
-  const { backupSite } = await import('../../src/site/backup/backup.js');
-  const { restoreSite } = await import('../../src/site/backup/restore.js');
   const made: string[] = [];
   for (let i = 0; i < 3; i++) {
     while (created < (i + 1) * 5) await new Promise((r) => setTimeout(r, 5));
