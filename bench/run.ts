@@ -5,16 +5,18 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/fs/atomic.js';
 import { openSuite } from './lib/context.js';
-import { resultsDir } from './lib/paths.js';
+import { repoRoot, resultsDir } from './lib/paths.js';
+import { updateReadme } from './lib/readme.js';
 import { loadSuites } from './lib/registry.js';
 import { renderTable } from './lib/table.js';
 import type { Row, Suite } from './lib/types.js';
 
-const USAGE = `usage: npm run bench -- [suite ...] [--runs N] [--keep] [--list]
+const USAGE = `usage: npm run bench -- [suite ...] [--runs N] [--keep] [--list] [--readme]
   suite     names of suites to run (default: all)
   --runs N  runs a median is taken over (default 3)
   --keep    keep the scratch folders under bench/.data/tmp
-  --list    list the suites and exit`;
+  --list    list the suites and exit
+  --readme  only rewrite the README's results table from bench/results/*.json`;
 
 async function runSuite(suite: Suite, runs: number, keep: boolean): Promise<Row[]> {
   const session = openSuite(suite.name, { runs, keep });
@@ -55,6 +57,7 @@ async function main(): Promise<number> {
       runs: { type: 'string', default: '3' },
       keep: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      readme: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -68,6 +71,15 @@ async function main(): Promise<number> {
     return 2;
   }
   const all = await loadSuites(fileURLToPath(new URL('./suites/', import.meta.url)));
+  const readme = async (): Promise<void> => {
+    // In the order the product was built: content engine, one site, the hierarchy, clients, scale.
+    const ok = await updateReadme(join(repoRoot, 'README.md'), resultsDir, ['content', 'site', 'hierarchy', 'clients', 'scale', ...all.map((s) => s.name)]);
+    process.stderr.write(ok ? 'README.md: results table rewritten\n' : 'README.md has no <!-- bench:results --> block; left as it is\n');
+  };
+  if (values.readme) {
+    await readme();
+    return 0;
+  }
   if (values.list) {
     for (const s of all) process.stdout.write(`${s.name.padEnd(12)} ${s.description}\n`);
     return 0;
@@ -81,6 +93,7 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   for (const suite of chosen) rows.push(...(await runSuite(suite, runs, values.keep)));
   process.stdout.write(`${renderTable(rows)}\n`);
+  await readme();
   return rows.some((r) => r.status === 'fail' || r.status === 'error') ? 1 : 0;
 }
 
