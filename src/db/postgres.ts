@@ -85,6 +85,13 @@ export function postgresDialect(options: PostgresOptions): DbDialect {
       });
       // An idle connection dropped by the server must not crash the process; the next query reports it.
       pool.on('error', () => undefined);
+      // Nor one dropped while checked out between two queries (inside a transaction, say): the
+      // pool takes its own error listener off a client it hands out, and a client that emits
+      // 'error' with no listener throws out of the event loop. The query in progress, or the
+      // next one, still fails with the cause, and the pool discards the broken client.
+      pool.on('connect', (client) => {
+        client.on('error', () => undefined);
+      });
       return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     },
     autoIncrementPrimaryKey(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder {
