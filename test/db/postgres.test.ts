@@ -1,6 +1,6 @@
+import { freePort as closedPort } from '../../src/site/lab-chain.js';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -11,18 +11,6 @@ import { tempDir } from './backends.js';
 
 const run = promisify(execFile);
 const noServer = postgresAvailable() ? false : 'no PostgreSQL server (set SITECAST_TEST_PG or install postgresql)';
-
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 test('redactDsn hides the password in the authority and in the query', () => {
   assert.equal(redactDsn('postgres://site:hunter2@db.example.net:5432/sitecast'), 'postgres://site:***@db.example.net:5432/sitecast');

@@ -1,6 +1,6 @@
+import { freePort } from '../../src/site/lab-chain.js';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,17 +24,6 @@ export function postgresBinDir(): string | undefined {
     .sort((a, b) => Number(b) - Number(a))
     .map((m) => join('/usr/lib/postgresql', m, 'bin'))
     .find((d) => existsSync(join(d, 'pg_ctl')) && existsSync(join(d, 'initdb')));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** postgres refuses to run as root: as root, run its tools as the postgres user (or nobody). */

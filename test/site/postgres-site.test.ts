@@ -1,6 +1,6 @@
+import { freePort as closedPort } from '../../src/site/lab-chain.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,17 +17,6 @@ async function tempDir(t: Ctx): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sitecast-pgsite-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 test('site init --database postgres://…: no SQLite file, site.json 0600 names the database, the server runs on it', { skip: noServer }, async (t) => {

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { SiteTarget } from '../../../src/cli/client.js';
 import { runMeasured } from '../../lib/exec.js';
+import { spawnListening } from '../../lib/listening.js';
 import { sitecastBin } from '../../lib/paths.js';
 import { SITE } from './generate.js';
 
@@ -25,37 +25,6 @@ export interface ScaleSite {
 /** Starts site-child.js on an initialised (and filled) site root. */
 export async function startScaleSite(root: string, token: string): Promise<ScaleSite> {
   const script = fileURLToPath(new URL('./site-child.js', import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, [script, root], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await gone;
-      clearTimeout(timer);
-    })();
-    return stopping;
-  };
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      let err = '';
-      child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-      child.stdout?.on('data', (b: Buffer) => {
-        out += b.toString();
-        const m = /listening at (http:\/\/\S+)/.exec(out);
-        if (m?.[1] !== undefined) resolve(m[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`site server exited ${String(code)}: ${(out + err).trim().slice(-300)}`)));
-      setTimeout(() => reject(new Error('site server did not listen within 60 s')), 60_000).unref();
-    });
-    child.stdout?.resume();
-    child.stderr?.resume();
-    return { target: { url, token, root }, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const p = await spawnListening(process.execPath, [script, root], { what: 'site server', listenTimeoutMs: 60_000, killAfterMs: 15_000 });
+  return { target: { url: p.url, token, root }, stop: p.stop };
 }

@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { SiteTarget } from '../../../src/cli/client.js';
 import { callSite } from '../../../src/cli/client.js';
 import { ROUTES, dpSchema } from '../../../src/components/provider/contract.js';
 import { runMeasured } from '../../lib/exec.js';
+import { spawnListening } from '../../lib/listening.js';
 import { sitecastBin } from '../../lib/paths.js';
 
 export const SITE_CODE = 'BEN';
@@ -25,40 +26,8 @@ export async function startSiteProcess(dir: string, repoRoot: string): Promise<R
   const root = join(dir, 'site');
   const init = await runMeasured(process.execPath, [sitecastBin, 'site', 'init', root, '--code', SITE_CODE, '--listen', '127.0.0.1:0', '--json'], { cwd: repoRoot });
   const { token } = initOutput.parse(JSON.parse(init.stdout));
-  const child = spawn(process.execPath, [sitecastBin, 'site', 'start', root], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(timer);
-    })();
-    return stopping;
-  };
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      let err = '';
-      child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-      child.stdout?.on('data', (b: Buffer) => {
-        out += b.toString();
-        const m = /listening at (http:\/\/\S+)/.exec(out);
-        if (m?.[1] !== undefined) resolve(m[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`site start exited ${String(code)}: ${(out + err).trim().slice(-300)}`)));
-      setTimeout(() => reject(new Error('site start did not listen within 30 s')), 30_000).unref();
-    });
-    // Keep draining output so the child never blocks on a full pipe.
-    child.stdout?.resume();
-    child.stderr?.resume();
-    return { root, target: { url, token, root }, child, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const p = await spawnListening(process.execPath, [sitecastBin, 'site', 'start', root], { cwd: repoRoot, what: 'site start', listenTimeoutMs: 30_000, killAfterMs: 10_000 });
+  return { root, target: { url: p.url, token, root }, child: p.child, stop: p.stop };
 }
 
 /** Adds DPs `dp1`…`dpN` under `dir` through the admin API; returns their `SITE/dp` names. */
