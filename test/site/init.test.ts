@@ -157,3 +157,22 @@ test('the component log appends timestamped lines and never writes secrets', asy
   assert.ok(!text.includes('AAAA') && !text.includes('MC4CAQ'));
   assert.throws(() => createLogger(root, '../x'), named('SITECAST_E_INVALID_VALUE'));
 });
+
+test('a full component log becomes <component>.lo_ (the one before replaced), and no line is lost or split', async (t) => {
+  const root = await tempDir(t);
+  const dir = join(root, 'logs');
+  // Each line is 24 (time) + 1 + 5 + 1 + 9 ("entry 000") + 1 = 41 bytes; 10 fit in 420 bytes.
+  const first = createLogger(root, 'sender', { maxBytes: 420, now: () => new Date(0) });
+  for (let i = 0; i < 15; i++) first.info(`entry ${String(i).padStart(3, '0')}`);
+  await first.flush();
+  const lines = async (name: string): Promise<string[]> => (await readFile(join(dir, name), 'utf8')).trimEnd().split('\n');
+  assert.deepEqual((await lines('sender.lo_')).map((l) => l.slice(-3)), ['000', '001', '002', '003', '004', '005', '006', '007', '008', '009']);
+  assert.deepEqual((await lines('sender.log')).map((l) => l.slice(-3)), ['010', '011', '012', '013', '014']);
+  // A new logger (a restart) counts from what is in the file, and the next rotation replaces the .lo_.
+  const second = createLogger(root, 'sender', { maxBytes: 420, now: () => new Date(0) });
+  for (let i = 15; i < 21; i++) second.info(`entry ${String(i).padStart(3, '0')}`);
+  await second.flush();
+  assert.deepEqual((await lines('sender.lo_')).map((l) => l.slice(-3)), ['010', '011', '012', '013', '014', '015', '016', '017', '018', '019']);
+  assert.deepEqual((await lines('sender.log')).map((l) => l.slice(-3)), ['020']);
+  for (const name of ['sender.lo_', 'sender.log']) for (const l of await lines(name)) assert.match(l, /^1970-01-01T00:00:00\.000Z INFO {2}entry \d{3}$/);
+});
