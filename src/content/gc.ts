@@ -1,7 +1,7 @@
 import { readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
-import { checkManifestId, hasManifest, listChunks, listManifests, loadManifest, manifestPath, openLibrary } from './library.js';
+import { checkManifestId, hasManifest, legacyManifestPath, listChunks, listManifests, loadManifest, manifestPath, openLibrary } from './library.js';
 import { chunkPath } from './store.js';
 import type { GcResult, Sha256Hex } from './types.js';
 
@@ -34,9 +34,11 @@ export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<
   let removedManifests = 0;
   for (const id of await listManifests(lib)) {
     if (keepSet.has(id)) continue;
-    await unlink(manifestPath(lib, id)).catch((err: unknown) => {
-      throw ioError(`cannot remove manifest ${id}`, err);
-    });
+    for (const path of [manifestPath(lib, id), legacyManifestPath(lib, id)]) {
+      await unlink(path).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot remove manifest ${id}`, err);
+      });
+    }
     removedManifests++;
   }
   let removed = 0;

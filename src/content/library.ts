@@ -1,20 +1,33 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compress, decompress } from 'zstd-napi';
 import { z } from 'zod';
 import { SitecastError, ioError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { manifestId, parseManifest, serializeManifest } from './manifest.js';
 import type { Manifest, Sha256Hex } from './types.js';
+import { singleFrameContentSize } from './zstd-frame.js';
 
 /**
  * A content library on disk:
  *   library.json              format marker
  *   chunks/<xx>/<sha256>      zstd frames (store.ts)
- *   manifests/<sha256>.json   canonical manifests
+ *   manifests/<sha256>.zst    canonical manifests, one zstd frame each (format 2)
+ *   manifests/<sha256>.json   the same, uncompressed (written by format 1; still read)
  *   tmp/                      staging; anything here is garbage after a crash
+ *
+ * A manifest's id is the SHA-256 of its canonical JSON, however it is stored.
+ * Format 2 stores manifests compressed (node's 2,818-file manifest: 959 kB of
+ * JSON, 76 kB stored). A format-1 library is upgraded when it is opened: its
+ * marker is rewritten, and its `.json` manifests are read as they are.
  */
-export const LIBRARY_FORMAT = 1;
+export const LIBRARY_FORMAT = 2;
+const READABLE_FORMATS = [1, 2];
+/** zstd level for stored manifests: a manifest is written once and read often. */
+const MANIFEST_LEVEL = 9;
+/** A manifest frame may not claim more than this (the archive reader's bound). */
+const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
 
 const libraryFileSchema = z.object({ format: z.number().int() });
 
@@ -53,10 +66,14 @@ export async function openLibrary(dir: string, options: { create?: boolean } = {
   } catch (err) {
     throw new SitecastError('SITECAST_E_LIBRARY', `${marker} does not parse`, { cause: err });
   }
-  if (parsed.format !== LIBRARY_FORMAT) {
-    throw new SitecastError('SITECAST_E_UNSUPPORTED_FORMAT', `library ${dir} has format ${parsed.format}; this build reads format ${LIBRARY_FORMAT}`, {
+  if (!READABLE_FORMATS.includes(parsed.format)) {
+    throw new SitecastError('SITECAST_E_UNSUPPORTED_FORMAT', `library ${dir} has format ${parsed.format}; this build reads formats ${READABLE_FORMATS.join(' and ')}`, {
       hint: 'upgrade Sitecast on this machine',
     });
+  }
+  if (parsed.format !== LIBRARY_FORMAT) {
+    // Format 1 → 2: nothing to convert (old manifests stay readable); an older build now refuses the library by name.
+    await writeFileAtomic(marker, `${JSON.stringify({ format: LIBRARY_FORMAT })}\n`);
   }
   for (const sub of ['chunks', 'manifests', 'tmp']) await mkdirOrFail(join(dir, sub));
   return { dir };
@@ -79,25 +96,68 @@ async function isNonEmptyDir(dir: string): Promise<boolean> {
   }
 }
 
+/** Where a manifest is written (compressed). */
 export function manifestPath(lib: Library, id: Sha256Hex): string {
+  return join(lib.dir, 'manifests', `${id}.zst`);
+}
+
+/** Where a format-1 library kept a manifest (uncompressed); still read, removed by gc. */
+export function legacyManifestPath(lib: Library, id: Sha256Hex): string {
   return join(lib.dir, 'manifests', `${id}.json`);
+}
+
+/** Stores the canonical bytes of a manifest under its id, compressed, durably (after its chunks are durable). */
+export async function writeManifestBytes(lib: Library, id: Sha256Hex, bytes: Uint8Array): Promise<void> {
+  await writeFileAtomic(manifestPath(lib, id), compress(bytes, { compressionLevel: MANIFEST_LEVEL }));
 }
 
 /** Writes a manifest durably (after its chunks are durable) and returns its id. */
 export async function saveManifest(lib: Library, manifest: Manifest): Promise<Sha256Hex> {
   const bytes = serializeManifest(manifest);
   const id = manifestId(bytes);
-  await writeFileAtomic(manifestPath(lib, id), bytes);
+  await writeManifestBytes(lib, id, bytes);
   return id;
 }
 
-export async function hasManifest(lib: Library, id: Sha256Hex): Promise<boolean> {
+async function exists(path: string): Promise<boolean> {
   try {
-    await stat(manifestPath(lib, id));
+    await stat(path);
     return true;
   } catch {
     return false;
   }
+}
+
+export async function hasManifest(lib: Library, id: Sha256Hex): Promise<boolean> {
+  return (await exists(manifestPath(lib, id))) || (await exists(legacyManifestPath(lib, id)));
+}
+
+/**
+ * The canonical JSON bytes of a manifest, as stored (uncompressed when it was
+ * kept compressed); not yet checked against the id: parseManifest does that.
+ */
+export async function readManifestBytes(lib: Library, id: Sha256Hex): Promise<Buffer> {
+  checkManifestId(id);
+  const read = async (path: string): Promise<Buffer | undefined> => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError(`cannot read manifest ${id}`, err);
+    }
+  };
+  const frame = await read(manifestPath(lib, id));
+  if (frame !== undefined) {
+    try {
+      singleFrameContentSize(frame, MAX_MANIFEST_BYTES, `manifest ${id}`);
+      return decompress(frame);
+    } catch (err) {
+      throw new SitecastError('SITECAST_E_BAD_MANIFEST', `manifest ${id} in ${lib.dir} does not decompress`, { cause: err });
+    }
+  }
+  const plain = await read(legacyManifestPath(lib, id));
+  if (plain !== undefined) return plain;
+  throw new SitecastError('SITECAST_E_NOT_FOUND', `manifest ${id} is not in library ${lib.dir}`);
 }
 
 const ID_PATTERN = /^[0-9a-f]{64}$/;
@@ -110,25 +170,17 @@ export function checkManifestId(id: string): Sha256Hex {
 }
 
 export async function loadManifest(lib: Library, id: Sha256Hex): Promise<Manifest> {
-  checkManifestId(id);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(manifestPath(lib, id));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SitecastError('SITECAST_E_NOT_FOUND', `manifest ${id} is not in library ${lib.dir}`);
-    }
-    throw ioError(`cannot read manifest ${id}`, err);
-  }
-  return parseManifest(bytes, id);
+  return parseManifest(await readManifestBytes(lib, id), id);
 }
 
 export async function listManifests(lib: Library): Promise<Sha256Hex[]> {
   const names = await readdir(join(lib.dir, 'manifests'));
-  return names
-    .filter((n) => n.endsWith('.json') && ID_PATTERN.test(n.slice(0, -5)))
-    .map((n) => n.slice(0, -5))
-    .sort();
+  const ids = new Set<Sha256Hex>();
+  for (const n of names) {
+    const m = /^([0-9a-f]{64})\.(zst|json)$/.exec(n);
+    if (m?.[1] !== undefined) ids.add(m[1]);
+  }
+  return [...ids].sort();
 }
 
 /** Every chunk file in the store, by hash. */

@@ -1,11 +1,10 @@
 import { chmod, copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { forEachBounded } from '../content/concurrency.js';
-import { flushFileSystem, hasManifest, loadManifest, manifestPath, openLibrary } from '../content/library.js';
+import { flushFileSystem, hasManifest, loadManifest, openLibrary, readManifestBytes, writeManifestBytes } from '../content/library.js';
 import { ChunkCodec, chunkPath } from '../content/store.js';
 import type { Manifest, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic.js';
 
 export interface SyncResult {
   manifest: Manifest;
@@ -80,13 +79,7 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
   });
   signal?.throwIfAborted();
   await flushFileSystem(dp.dir);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(manifestPath(site, id));
-  } catch (err) {
-    throw ioError(`cannot read manifest ${id} from the site library`, err);
-  }
-  await writeFileAtomic(manifestPath(dp, id), bytes);
+  await writeManifestBytes(dp, id, await readManifestBytes(site, id));
   return { manifest, copied, copiedBytes };
 }
 

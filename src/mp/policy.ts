@@ -1,10 +1,9 @@
 import { createPublicKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { getAdvertisement, setAdvertisementStatus } from '../db/advertisements.js';
 import { getRequireApproval, registerClient, touchClients } from '../db/clients.js';
 import { addStatusMessage } from '../db/index.js';
+import { readManifestBytes } from '../content/library.js';
 import { SitecastError, isSitecastError } from '../errors.js';
 import {
   HEADER_SIGNATURE,
@@ -192,7 +191,7 @@ export async function policyPlugin(app: FastifyInstance, options: PolicyOptions)
       if (!MANIFEST_ID.test(id)) throw new SitecastError('SITECAST_E_NOT_FOUND', 'no such manifest');
       let data: Buffer;
       try {
-        data = await readFile(join(ctx.paths.library, 'manifests', `${id}.json`));
+        data = await readManifestBytes({ dir: ctx.paths.library }, id);
       } catch {
         throw new SitecastError('SITECAST_E_NOT_FOUND', `manifest ${id} is not at this site`);
       }

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { extractManifest } from '../../src/content/extract.js';
 import { gcLibrary } from '../../src/content/gc.js';
 import { ingestTree } from '../../src/content/ingest.js';
-import { listChunks, listManifests, loadManifest, openLibrary } from '../../src/content/library.js';
+import { hasManifest, listChunks, listManifests, loadManifest, openLibrary, readManifestBytes } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { describeTree, makeTree, snapshot, tempDir, textBytes } from '../helpers/fixtures.js';
@@ -127,4 +128,52 @@ test('extract refuses a non-empty destination and an unknown manifest, changing 
   assert.deepEqual(await snapshot(join(dir, 'busy')), new Map([['keep.txt', 'file:' + (await import('node:crypto')).createHash('sha256').update('mine').digest('hex')]]));
   await assert.rejects(extractManifest(join(dir, 'lib'), 'e'.repeat(64), join(dir, 'out')), { code: 'SITECAST_E_NOT_FOUND' });
   await assert.rejects(extractManifest(join(dir, 'nolib'), r.manifest, join(dir, 'out')), { code: 'SITECAST_E_LIBRARY' });
+});
+
+test('manifests are stored compressed under their id; a format-1 library (plain .json manifests) is read, upgraded, and gc removes either form; a damaged one is a bad manifest', async (t) => {
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'src'));
+  const lib = join(dir, 'lib');
+  const { manifest } = await ingestTree(lib, join(dir, 'src'));
+  const stored = await readdir(join(lib, 'manifests'));
+  assert.deepEqual(stored, [`${manifest}.zst`]);
+  const library = await openLibrary(lib);
+  const bytes = await readManifestBytes(library, manifest);
+  assert.equal(createHash('sha256').update(bytes).digest('hex'), manifest, 'the canonical JSON, whose SHA-256 is the id');
+  assert.ok((await readFile(join(lib, 'manifests', `${manifest}.zst`))).length < bytes.length);
+
+  // As a format-1 library left it: the marker says 1, the manifest is plain JSON.
+  await writeFile(join(lib, 'library.json'), '{"format":1}\n');
+  await unlink(join(lib, 'manifests', `${manifest}.zst`));
+  await writeFile(join(lib, 'manifests', `${manifest}.json`), bytes);
+  const old = await openLibrary(lib);
+  assert.deepEqual(JSON.parse(await readFile(join(lib, 'library.json'), 'utf8')), { format: 2 }, 'opening upgrades the marker');
+  assert.equal(await hasManifest(old, manifest), true);
+  assert.deepEqual(await listManifests(old), [manifest]);
+  assert.equal((await loadManifest(old, manifest)).entries.length > 0, true);
+  await extractManifest(lib, manifest, join(dir, 'out'));
+  assert.deepEqual(await describeTree(join(dir, 'out')), await describeTree(join(dir, 'src')));
+  assert.deepEqual((await verifyLibrary(lib)).badManifests, []);
+  // A library from a newer build is refused by name.
+  await writeFile(join(lib, 'library.json'), '{"format":3}\n');
+  await assert.rejects(openLibrary(lib), (err: Error & { code?: string }) => err.code === 'SITECAST_E_UNSUPPORTED_FORMAT' && /formats 1 and 2/.test(err.message));
+  await writeFile(join(lib, 'library.json'), '{"format":2}\n');
+
+  // gc removes a manifest in either form.
+  await mkdir(join(dir, 'other'));
+  await writeFile(join(dir, 'other', 'a.txt'), textBytes('other', 2000));
+  const kept = await ingestTree(lib, join(dir, 'other'));
+  await gcLibrary(lib, [kept.manifest]);
+  assert.deepEqual(await readdir(join(lib, 'manifests')), [`${kept.manifest}.zst`]);
+
+  // A compressed manifest damaged on disk: verify names it, load refuses it.
+  const again = await ingestTree(lib, join(dir, 'src'));
+  const path = join(lib, 'manifests', `${again.manifest}.zst`);
+  const frame = await readFile(path);
+  const mid = Math.floor(frame.length / 2);
+  frame[mid] = (frame[mid] ?? 0) ^ 0xff;
+  await writeFile(path, frame);
+  await assert.rejects(loadManifest(await openLibrary(lib), again.manifest), (err: Error & { code?: string }) => err.code === 'SITECAST_E_BAD_MANIFEST');
+  const report = await verifyLibrary(lib);
+  assert.deepEqual(report.badManifests.map((m) => m.manifest), [again.manifest]);
 });

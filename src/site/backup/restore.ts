@@ -3,7 +3,7 @@ import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MIGRATIONS, openSiteDb, type DbLocation } from '../../db/index.js';
 import { redactDsn } from '../../db/postgres.js';
-import { flushFileSystem } from '../../content/library.js';
+import { flushFileSystem, hasManifest } from '../../content/library.js';
 import { verifyLibrary } from '../../content/verify.js';
 import { SitecastError, ioError, isSitecastError } from '../../errors.js';
 import { writeFileAtomic } from '../../fs/atomic.js';
@@ -206,7 +206,7 @@ async function checkLibrary(input: Input, library: string, manifests: Set<string
     ...result.badManifests.map((m) => `manifest ${m.manifest}: ${m.problem}`),
   ];
   for (const id of manifests) {
-    if (!(await exists(join(library, 'manifests', `${id}.json`)))) problems.push(`manifest ${id} of a package is missing`);
+    if (!(await hasManifest({ dir: library }, id))) problems.push(`manifest ${id} of a package is missing`);
   }
   if (problems.length > 0) {
     throw badBackup(file, `the restored content library is incomplete: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}`);
