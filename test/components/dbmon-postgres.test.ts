@@ -5,19 +5,25 @@ import { test } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { DatabaseMonitor } from '../../src/components/dbmon/index.js';
-import { addSite, createPackage, listStatusMessages, openSiteDb, readChanges, updatePackage } from '../../src/db/index.js';
+import { type SiteDb, addSite, createPackage, listStatusMessages, openSiteDb, readChanges, updatePackage } from '../../src/db/index.js';
 import { postgresAvailable, postgresBinDir, startThrowAwayServer, testDatabase } from '../helpers/postgres.js';
 import { eventually, newSite, openContext } from '../helpers/site.js';
 
 const noServer = postgresAvailable() ? false : 'no PostgreSQL server (set SITECAST_TEST_PG or install postgresql)';
 
-test('on PostgreSQL, NOTIFY brings a change written by another process to the monitor well under a second, with a one-minute poll', { skip: noServer }, async (t) => {
+/** A site folder whose database is on PostgreSQL (a fresh test database, or `url`), with its local site row. */
+async function pgSite(t: Parameters<typeof newSite>[0], server?: string): Promise<{ site: Awaited<ReturnType<typeof newSite>>; base: Awaited<ReturnType<typeof openContext>>; db: SiteDb; url: string }> {
   const site = await newSite(t);
   const base = await openContext(site);
-  const url = await testDatabase(site.dir);
-  const db = await openSiteDb({ kind: 'postgres', url });
+  const url = server ?? (await testDatabase(site.dir));
+  const db = await openSiteDb(server === undefined ? { kind: 'postgres', url } : { kind: 'postgres', url, connectTimeoutMs: 1000 });
   site.defer(() => db.close());
   await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  return { site, base, db, url };
+}
+
+test('on PostgreSQL, NOTIFY brings a change written by another process to the monitor well under a second, with a one-minute poll', { skip: noServer }, async (t) => {
+  const { site, base, db, url } = await pgSite(t);
   const ctx = { ...base, db };
   const mon = new DatabaseMonitor(ctx, { pollMs: 60_000 });
   await mon.start();
@@ -38,12 +44,7 @@ test('on PostgreSQL, NOTIFY brings a change written by another process to the mo
 });
 
 test('on PostgreSQL, a lost notification connection is re-established and changes keep arriving', { skip: noServer }, async (t) => {
-  const site = await newSite(t);
-  const base = await openContext(site);
-  const url = await testDatabase(site.dir);
-  const db = await openSiteDb({ kind: 'postgres', url });
-  site.defer(() => db.close());
-  await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  const { site, base, db, url } = await pgSite(t);
   const mon = new DatabaseMonitor({ ...base, db }, { pollMs: 60_000, relistenMs: 100 });
   await mon.start();
   site.defer(() => mon.close());
@@ -66,11 +67,7 @@ test('on PostgreSQL, a lost notification connection is re-established and change
 test('a PostgreSQL outage: the monitor retries, catches up when the server is back, and a status message says so', { skip: postgresBinDir() === undefined ? 'needs the PostgreSQL server binaries' : false }, async (t) => {
   const server = await startThrowAwayServer();
   t.after(async () => server.stop());
-  const site = await newSite(t);
-  const base = await openContext(site);
-  const db = await openSiteDb({ kind: 'postgres', url: server.url, connectTimeoutMs: 1000 });
-  site.defer(() => db.close());
-  await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  const { site, base, db } = await pgSite(t, server.url);
   const mon = new DatabaseMonitor({ ...base, db }, { pollMs: 100, relistenMs: 100 });
   await mon.start();
   site.defer(() => mon.close());
@@ -91,12 +88,7 @@ test('a PostgreSQL outage: the monitor retries, catches up when the server is ba
 });
 
 test('on PostgreSQL, a change that commits after a later one (a lower change id seen late) still gets its wake-up file', { skip: noServer }, async (t) => {
-  const site = await newSite(t);
-  const base = await openContext(site);
-  const url = await testDatabase(site.dir);
-  const db = await openSiteDb({ kind: 'postgres', url });
-  site.defer(() => db.close());
-  await addSite(db, { code: 'CEN', name: 'Central', isLocal: true });
+  const { site, base, db, url } = await pgSite(t);
   const early = await createPackage(db, { name: 'Early', sourcePath: join(site.dir, 'a') });
   const late = await createPackage(db, { name: 'Late', sourcePath: join(site.dir, 'b') });
   const mon = new DatabaseMonitor({ ...base, db }, { pollMs: 60_000 });
