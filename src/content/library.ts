@@ -19,7 +19,7 @@ import { singleFrameContentSize } from './zstd-frame.js';
  *
  * A manifest's id is the SHA-256 of its canonical JSON, however it is stored.
  * Format 2 stores manifests compressed (node's 2,818-file manifest: 959 kB of
- * JSON, 76 kB stored). A format-1 library is upgraded when it is opened: its
+ * JSON, 74 kB stored). A format-1 library is upgraded when it is opened: its
  * marker is rewritten, and its `.json` manifests are read as they are.
  */
 export const LIBRARY_FORMAT = 2;
