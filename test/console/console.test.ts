@@ -181,7 +181,10 @@ test('console in real Chromium: sign in, create and distribute, watch it install
 
   await page.getByRole('link', { name: 'Status messages' }).click();
   await page.locator('#messages-table tbody tr').first().waitFor();
+  // The filter applies at once to what is shown, and the server's filtered answer then replaces the table.
+  const answered = page.waitForResponse((r) => r.url().includes('/api/v1/status-messages?') && r.url().includes('severity=warning'));
   await page.getByLabel('Severity').selectOption('warning');
+  await answered;
   await page.locator('#messages-table tbody tr :is(.sev-warning, .sev-error)').first().waitFor();
   assert.equal(await page.locator('#messages-table tbody tr .sev-info').count(), 0, 'the filter keeps warnings and worse');
   await shot(page, 'messages');

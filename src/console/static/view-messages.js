@@ -62,7 +62,13 @@ export function messagesView() {
       status.textContent = `Cannot read status messages: ${err.message}`;
     }
   };
-  for (const c of [site, component, severity, since]) c.addEventListener('change', () => void load());
+  // A changed filter applies at once to what is shown; the server's answer then fills in the rest.
+  const refilter = () => {
+    shown = new Map([...shown].filter(([, m]) => matches(m)));
+    render();
+    void load();
+  };
+  for (const c of [site, component, severity, since]) c.addEventListener('change', refilter);
 
   void get('/sites')
     .then((r) => {
