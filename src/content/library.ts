@@ -128,6 +128,21 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Puts manifest `id` of library `from` into library `to`: the compressed file
+ * as it is (no second compression), or a format-1 `.json` compressed on the way.
+ */
+export async function copyManifest(from: Library, to: Library, id: Sha256Hex): Promise<void> {
+  let frame: Buffer | undefined;
+  try {
+    frame = await readFile(manifestPath(from, id));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot read manifest ${id}`, err);
+  }
+  if (frame === undefined) await writeManifestBytes(to, id, await readManifestBytes(from, id));
+  else await writeFileAtomic(manifestPath(to, id), frame);
+}
+
 export async function hasManifest(lib: Library, id: Sha256Hex): Promise<boolean> {
   return (await exists(manifestPath(lib, id))) || (await exists(legacyManifestPath(lib, id)));
 }

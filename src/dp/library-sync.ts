@@ -1,7 +1,7 @@
 import { chmod, copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { forEachBounded } from '../content/concurrency.js';
-import { flushFileSystem, hasManifest, loadManifest, openLibrary, readManifestBytes, writeManifestBytes } from '../content/library.js';
+import { copyManifest, flushFileSystem, hasManifest, loadManifest, openLibrary } from '../content/library.js';
 import { ChunkCodec, chunkPath } from '../content/store.js';
 import type { Manifest, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
@@ -79,7 +79,7 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
   });
   signal?.throwIfAborted();
   await flushFileSystem(dp.dir);
-  await writeManifestBytes(dp, id, await readManifestBytes(site, id));
+  await copyManifest(site, dp, id);
   return { manifest, copied, copiedBytes };
 }
 

@@ -2,17 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
 import { describeTree, makeTree, tempDir } from '../helpers/fixtures.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), interactive: false };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[]): Promise<CliResult> => runCli(args, null);
 
 function json<T>(text: string): T {
   const lines = text.trim().split('\n');

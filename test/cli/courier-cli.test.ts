@@ -2,17 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
 import { AddressThrottle, createCourierSender } from '../../src/components/sender/index.js';
 import { makeRequest, sitePair } from '../components/sender/fixtures.js';
+import { runCli } from '../helpers/cli.js';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), interactive: false, env: {} };
-  return { code: await main(args, io), stdout, stderr };
-}
+const run = runCli;
 
 test('courier import drops a good parcel into receive/ and refuses a damaged, cut or misaddressed one, leaving receive/ untouched', async (t) => {
   const p = await sitePair(t);

@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
 import { addStatusMessage, setDpStatus } from '../../src/db/index.js';
 import { listen, providerSite, type ProviderSite } from '../helpers/provider-site.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { runCli } from '../helpers/cli.js';
+import { freePort as deadPort } from '../../src/site/lab-chain.js';
 
 interface Result {
   code: number;
@@ -15,28 +14,12 @@ interface Result {
   stderr: string;
 }
 
-async function run(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), interactive: false, env };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = runCli;
 
 function json<T>(r: Result): T {
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 1, `--json prints exactly one line, got: ${r.stdout} (stderr: ${r.stderr})`);
   return JSON.parse(lines[0] as string) as T;
-}
-
-/** A port nothing listens on: bound, noted, released. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
 }
 
 /** A running provider on loopback whose root says where it runs, as the real server does. */

@@ -1,32 +1,16 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
 import { loadSiteConfig } from '../../src/site/index.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { postgresAvailable, testDatabase } from '../helpers/postgres.js';
+import { runCli } from '../helpers/cli.js';
+import { freePort as deadPort } from '../../src/site/lab-chain.js';
 
 const noServer = postgresAvailable() ? false : 'no PostgreSQL server (set SITECAST_TEST_PG or install postgresql)';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), interactive: false, env: {} };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
-}
+const run = runCli;
 
 test('site init --database postgres://… puts the site on PostgreSQL', { skip: noServer }, async (t) => {
   const dir = await tempDir(t);

@@ -4,18 +4,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { runCli } from '../helpers/cli.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/sitecast.js', import.meta.url));
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), interactive: false, env: {} };
-  return { code: await main(args, io), stdout, stderr };
-}
+const run = runCli;
 
 test('site start runs the server until SIGTERM, then closes cleanly and exits 0', { timeout: 30_000 }, async (t) => {
   const dir = await tempDir(t);

@@ -13,6 +13,7 @@ import { listStatusMessages } from '../../src/db/index.js';
 import { isSitecastError } from '../../src/errors.js';
 import { eventually } from '../helpers/site.js';
 import { clientLab, exists } from './lab.js';
+import { freePort as deadPort } from '../../src/site/lab-chain.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../../../bin/sitecast.js', import.meta.url).pathname;
@@ -40,14 +41,6 @@ async function tamperingProxy(upstream: string, tamper: (body: string) => string
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 test('a policy whose bytes were changed on the way is refused by the client; nothing runs', async (t) => {

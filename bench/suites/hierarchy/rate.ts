@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { type Socket, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { type RateSample, rateWindows } from '../../../src/components/sender/meter.js';
+import { rateWindows } from '../../../src/components/sender/meter.js';
+import { meteringProxy } from '../../../test/helpers/metering-proxy.js';
 import { type Lab, expectAdmin, waitInstalled } from '../../../src/site/lab.js';
 import { sitePaths } from '../../../src/site/layout.js';
 import { map } from '../../lib/outcome.js';
@@ -11,42 +11,6 @@ import { writeSourceTree } from '../site/trees.js';
 
 const RATE_KB = 1024;
 const SECONDS = 30;
-
-interface Meter {
-  url: string;
-  samples: RateSample[];
-  close(): Promise<void>;
-}
-
-/** A loopback proxy in front of `target` that notes when each byte bound for it went through. */
-async function meteringProxy(target: URL): Promise<Meter> {
-  const samples: RateSample[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
-    sockets.add(client).add(upstream);
-    client.on('data', (c: Buffer) => {
-      samples.push({ at: performance.now(), bytes: c.length });
-      upstream.write(c);
-    });
-    upstream.on('data', (c: Buffer) => client.write(c));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const a = server.address();
-  const port = typeof a === 'object' && a !== null ? a.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    samples,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 /**
  * Points CEN's record of PRI at another URL. The site table is where the

@@ -1,41 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection, createServer, type Socket } from 'node:net';
-import { AddressThrottle, createHttpSender, rateWindows, type Limit, type RateSample } from '../../../src/components/sender/index.js';
+import { AddressThrottle, createHttpSender, rateWindows, type Limit } from '../../../src/components/sender/index.js';
+import { meteringProxy } from '../../helpers/metering-proxy.js';
 import { makeRequest, sitePair } from './fixtures.js';
-
-/** A loopback proxy that notes when each byte bound for the server went through. */
-async function meteringProxy(t: { after: (fn: () => Promise<void>) => void }, target: URL): Promise<{ url: string; samples: RateSample[] }> {
-  const samples: RateSample[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
-    sockets.add(client).add(upstream);
-    client.on('data', (c: Buffer) => {
-      samples.push({ at: performance.now(), bytes: c.length });
-      upstream.write(c);
-    });
-    upstream.on('data', (c: Buffer) => client.write(c));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  const a = server.address();
-  assert.ok(a !== null && typeof a === 'object');
-  return { url: `http://127.0.0.1:${a.port}`, samples };
-}
 
 test('rate limit: an http transfer at 256 KB/s, measured on the link, holds the mean within 3% and every second under 110%', async (t) => {
   const p = await sitePair(t);
   const rate = 256 * 1024;
   const { req, file } = await makeRequest(p.cen, Math.round(rate * 4.5));
-  const px = await meteringProxy(t, new URL(p.priUrl));
+  const px = await meteringProxy(new URL(p.priUrl));
+  t.after(() => px.close());
   const limit = (): Limit => ({ mode: 'rate', bytesPerSecond: rate });
   const sender = createHttpSender({ from: 'CEN', keys: p.cen.keys, target: { code: 'PRI', url: px.url, path: null }, throttle: new AddressThrottle(limit), limit, partBytes: 256 * 1024 });
   await sender.send(req, file, () => undefined, new AbortController().signal);
