@@ -2,7 +2,8 @@ import { runMeasured } from './exec.js';
 import { failure } from './outcome.js';
 import type { Median, Outcome, Side } from './types.js';
 
-function middle(sorted: number[]): number {
+/** The median of values already sorted. */
+export function middle(sorted: number[]): number {
   const n = sorted.length;
   const hi = sorted[Math.floor(n / 2)] ?? Number.NaN;
   const lo = sorted[Math.floor((n - 1) / 2)] ?? Number.NaN;

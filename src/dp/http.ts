@@ -1,16 +1,22 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { createReadStream } from 'node:fs';
+import { type Stats, createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
+import { ChunkFrameCache } from './chunk-cache.js';
 import { dpPaths, sharePath } from './layout.js';
 
 export interface DpHttpOptions {
   /** The folder of a DP of this site by name, or undefined when there is none. */
   resolveDp: (name: string) => Promise<string | undefined>;
+  /** Memory for the chunk frames served last (default {@link DEFAULT_CHUNK_CACHE_BYTES}; 0 turns the cache off). */
+  chunkCacheBytes?: number;
 }
+
+/** Enough for the chunks of a few packages being fetched at once by many clients. */
+export const DEFAULT_CHUNK_CACHE_BYTES = 256 * 1024 * 1024;
 
 const DP_NAME = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
 const PACKAGE_ID = /^[A-Z0-9]{3}[0-9A-F]{5}$/;
@@ -22,10 +28,10 @@ const WHOLE_READ = 1 << 20;
 
 const batchBodySchema = z.strictObject({ hashes: z.array(z.string().regex(SHA256)).min(1).max(MAX_BATCH_CHUNKS) });
 
-async function fileSize(path: string): Promise<number | undefined> {
+async function fileStat(path: string): Promise<Stats | undefined> {
   try {
     const st = await stat(path);
-    return st.isFile() ? st.size : undefined;
+    return st.isFile() ? st : undefined;
   } catch {
     return undefined;
   }
@@ -48,16 +54,26 @@ async function readWhole(path: string, size: number): Promise<Buffer> {
   }
 }
 
+/** A chunk file as found by its stat: a small one comes from the cache or is read whole (and cached); a large one is streamed. */
+async function frameOf(cache: ChunkFrameCache, path: string, st: Stats): Promise<Buffer | undefined> {
+  if (st.size > WHOLE_READ) return undefined;
+  const hit = cache.get(path, st);
+  if (hit !== undefined) return hit;
+  const frame = await readWhole(path, st.size);
+  cache.put(path, st, frame);
+  return frame;
+}
+
 /** The frames of a batch: per chunk its 32-byte SHA-256, its length (uint32, big-endian) and the zstd frame. */
-async function* batchFrames(dir: string, chunks: readonly { hash: string; size: number }[]): AsyncGenerator<Buffer> {
+async function* batchFrames(cache: ChunkFrameCache, chunks: readonly { hash: string; path: string; st: Stats }[]): AsyncGenerator<Buffer> {
   for (const c of chunks) {
-    const header = Buffer.alloc(36);
+    const header = Buffer.allocUnsafe(36);
     header.write(c.hash, 0, 'hex');
-    header.writeUInt32BE(c.size, 32);
+    header.writeUInt32BE(c.st.size, 32);
     yield header;
-    const path = join(dir, c.hash.slice(0, 2), c.hash);
-    if (c.size <= WHOLE_READ) yield await readWhole(path, c.size);
-    else for await (const part of createReadStream(path, { start: 0, end: c.size - 1, highWaterMark: WHOLE_READ })) yield part as Buffer;
+    const frame = await frameOf(cache, c.path, c.st);
+    if (frame !== undefined) yield frame;
+    else for await (const part of createReadStream(c.path, { start: 0, end: c.st.size - 1, highWaterMark: WHOLE_READ })) yield part as Buffer;
   }
 }
 
@@ -87,6 +103,7 @@ function notFound(reply: FastifyReply, what: string): FastifyReply {
  */
 export async function dpPlugin(app: FastifyInstance, options: DpHttpOptions): Promise<void> {
   await app.register(fastifyStatic, { serve: false, decorateReply: true, index: false, dotfiles: 'allow', acceptRanges: true });
+  const cache = new ChunkFrameCache(options.chunkCacheBytes ?? DEFAULT_CHUNK_CACHE_BYTES);
 
   const dpFolder = async (name: string): Promise<string | undefined> => {
     if (!DP_NAME.test(name) || name.includes('..')) return undefined;
@@ -99,14 +116,14 @@ export async function dpPlugin(app: FastifyInstance, options: DpHttpOptions): Pr
     if (folder === undefined) return notFound(reply, `DP ${JSON.stringify(dp)}`);
     if (!SHA256.test(hash)) return notFound(reply, 'that chunk');
     const path = join(dpPaths(folder).library, 'chunks', hash.slice(0, 2), hash);
-    const size = await fileSize(path);
-    if (size === undefined) return notFound(reply, 'that chunk');
+    const st = await fileStat(path);
+    if (st === undefined) return notFound(reply, 'that chunk');
     reply.header('content-type', 'application/zstd');
     reply.header('cache-control', 'public, max-age=31536000, immutable');
-    reply.header('content-length', size);
+    reply.header('content-length', st.size);
     // A HEAD answer keeps this Content-Length only when its payload is a stream (Fastify's HEAD handling).
     if (request.method === 'HEAD') return reply.send(Readable.from([]));
-    return reply.send(size <= WHOLE_READ ? await readWhole(path, size) : createReadStream(path, { start: 0, end: Math.max(0, size - 1) }));
+    return reply.send((await frameOf(cache, path, st)) ?? createReadStream(path, { start: 0, end: Math.max(0, st.size - 1) }));
   });
 
   app.post<{ Params: { dp: string } }>('/dp/:dp/chunks', async (request, reply) => {
@@ -117,15 +134,20 @@ export async function dpPlugin(app: FastifyInstance, options: DpHttpOptions): Pr
       return reply.code(400).send({ error: { code: 'SITECAST_E_INVALID_VALUE', message: `a batch is {"hashes":[…]} with 1 to ${MAX_BATCH_CHUNKS} SHA-256 hex names` } });
     }
     const dir = join(dpPaths(folder).library, 'chunks');
-    const chunks = await Promise.all(body.data.hashes.map(async (hash) => ({ hash, size: await fileSize(join(dir, hash.slice(0, 2), hash)) })));
-    const missing = chunks.filter((c) => c.size === undefined).map((c) => c.hash);
+    const chunks = await Promise.all(
+      body.data.hashes.map(async (hash) => {
+        const path = join(dir, hash.slice(0, 2), hash);
+        return { hash, path, st: await fileStat(path) };
+      }),
+    );
+    const missing = chunks.filter((c) => c.st === undefined).map((c) => c.hash);
     if (missing.length > 0) {
       return reply.code(404).send({ error: { code: 'SITECAST_E_NOT_FOUND', message: `${missing.length} of ${chunks.length} chunks do not exist on this DP`, missing } });
     }
-    const present = chunks as { hash: string; size: number }[];
+    const present = chunks as { hash: string; path: string; st: Stats }[];
     reply.header('content-type', 'application/octet-stream');
-    reply.header('content-length', present.reduce((n, c) => n + 36 + c.size, 0));
-    return reply.send(Readable.from(batchFrames(dir, present), { objectMode: false, highWaterMark: WHOLE_READ }));
+    reply.header('content-length', present.reduce((n, c) => n + 36 + c.st.size, 0));
+    return reply.send(Readable.from(batchFrames(cache, present), { objectMode: false, highWaterMark: WHOLE_READ }));
   });
 
   app.get<{ Params: { dp: string; pkg: string; '*': string } }>('/dp/:dp/:pkg/*', async (request, reply) => {
