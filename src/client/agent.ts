@@ -1,5 +1,6 @@
 import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { extractManifest } from '../content/extract.js';
 import { openLibrary, saveManifest } from '../content/library.js';
 import { manifestId, parseManifest } from '../content/manifest.js';
@@ -200,12 +201,7 @@ export async function runLoop(stateDir: string, options: LoopOptions = {}): Prom
       options.onError?.(err);
     }
     const wait = interval * 1000 * (0.8 + Math.random() * 0.4);
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, wait);
-      options.signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
-    });
+    // timers/promises removes its abort listener when the wait ends: one per pass would pile up on a long-running agent.
+    await sleep(wait, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => undefined);
   }
 }

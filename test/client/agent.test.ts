@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runPass } from '../../src/client/agent.js';
+import { getEventListeners } from 'node:events';
+import { runLoop, runPass } from '../../src/client/agent.js';
 import { listStatusMessages } from '../../src/db/index.js';
 import { clientLab } from './lab.js';
 
@@ -84,4 +85,30 @@ test('a client outside the collection gets nothing; an expired or not yet availa
   assert.equal(bad.status, 404);
   const badRule = await lab.admin<{ error: { code: string } }>('POST', '/api/v1/collections', { name: 'X', rules: ['colour:red'] });
   assert.equal(badRule.status, 400);
+});
+
+test('the agent loop: passes until its signal aborts, and leaves no abort listener behind per pass', async (t) => {
+  const lab = await clientLab(t);
+  const client = await lab.registerClient('loop-1');
+  const stop = new AbortController();
+  let passes = 0;
+  let listenersAtLastPass = -1;
+  const errors: unknown[] = [];
+  const loop = runLoop(client, {
+    intervalSeconds: 0.005,
+    signal: stop.signal,
+    onPass: () => {
+      passes += 1;
+      if (passes < 15) return;
+      listenersAtLastPass = getEventListeners(stop.signal, 'abort').length;
+      stop.abort();
+    },
+    onError: (err) => errors.push(err),
+  });
+  await loop;
+  assert.deepEqual(errors, []);
+  assert.equal(passes, 15);
+  // One listener a pass piled up before (Node warned of a leak after ten): none may outlive its wait.
+  assert.equal(listenersAtLastPass, 0);
+  assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
 });
