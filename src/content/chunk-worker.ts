@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SitecastError, ioError, isSitecastError } from '../errors.js';
 import { libraryFileSource } from './file-source.js';
 import { createPatch } from './patch.js';
-import { ChunkCodec, chunkStoredSize, putChunkFrame, readChunk, sha256 } from './store.js';
+import { ChunkCodec, ChunkScratch, chunkStoredSize, putChunkFrame, readChunk, readChunkInto, sha256 } from './store.js';
 import { chunkLengths, DEFAULT_CHUNKER } from './chunker.js';
 import type { ExtractJob, IngestedFile, StoredChunk, WorkerReply, WorkerRequest } from './pool.js';
 
@@ -20,6 +20,7 @@ const { level } = workerData as { level: number };
  */
 let libraryDir = '';
 const codec = new ChunkCodec(level);
+const scratch = new ChunkScratch();
 
 function storeChunk(data: Uint8Array, expect?: string): StoredChunk {
   const hash = sha256(data);
@@ -67,7 +68,7 @@ function extractFile(file: ExtractJob): void {
   const fd = openFile(file.path, 'wx');
   try {
     for (const chunk of file.chunks) {
-      const data = readChunk(libraryDir, codec, chunk.hash, chunk.size);
+      const data = readChunkInto(libraryDir, codec, chunk.hash, chunk.size, scratch);
       hash?.update(data);
       writeAll(fd, data, null);
     }
@@ -116,21 +117,17 @@ function handle(req: Exclude<WorkerRequest, { op: 'patch' }>): { reply: WorkerRe
       return { reply: { id: req.id, ok: true, written: req.files.length }, transfer: [] };
     }
     case 'writeSegment': {
-      const total = req.chunks.reduce((sum, c) => sum + c.size, 0);
-      const out = new Uint8Array(total);
       const fd = openFile(req.path, 'r+');
-      let pos = 0;
+      let pos = req.offset;
       try {
         for (const chunk of req.chunks) {
-          const data = readChunk(libraryDir, codec, chunk.hash, chunk.size);
-          out.set(data, pos);
-          pos += data.length;
+          writeAll(fd, readChunkInto(libraryDir, codec, chunk.hash, chunk.size, scratch), pos);
+          pos += chunk.size;
         }
-        writeAll(fd, out, req.offset);
       } finally {
         closeSync(fd);
       }
-      return { reply: { id: req.id, ok: true, data: out }, transfer: [out.buffer] };
+      return { reply: { id: req.id, ok: true, written: pos - req.offset }, transfer: [] };
     }
     case 'check': {
       try {

@@ -45,32 +45,45 @@ function segments(file: FileEntry): { offset: number; chunks: ChunkRef[] }[] {
 }
 
 async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, progress: (n: number) => void): Promise<void> {
-  const handle = await open(path, 'wx', 0o600).catch((err: unknown) => {
+  const handle = await open(path, 'wx+', 0o600).catch((err: unknown) => {
     throw ioError(`cannot create ${file.path}`, err);
   });
-  await handle.close();
-  const hash = createHash('sha256');
-  const parts = segments(file);
-  const queue: Promise<Buffer>[] = [];
-  let next = 0;
   try {
-    while (next < parts.length || queue.length > 0) {
-      while (queue.length < 4 && next < parts.length) {
-        const part = parts[next++] as { offset: number; chunks: ChunkRef[] };
-        const p = pool.writeSegment(path, part.offset, part.chunks);
-        p.catch(() => undefined); // observed when shifted
-        queue.push(p);
+    const hash = createHash('sha256');
+    const parts = segments(file);
+    const queue: { offset: number; written: Promise<number> }[] = [];
+    // One buffer for reading written segments back: the file hash is taken from what is on disk, in order.
+    let buffer = Buffer.allocUnsafe(SEGMENT + 1024 * 1024);
+    let next = 0;
+    try {
+      while (next < parts.length || queue.length > 0) {
+        while (queue.length < 4 && next < parts.length) {
+          const part = parts[next++] as { offset: number; chunks: ChunkRef[] };
+          const written = pool.writeSegment(path, part.offset, part.chunks);
+          written.catch(() => undefined); // observed when shifted
+          queue.push({ offset: part.offset, written });
+        }
+        const head = queue.shift() as { offset: number; written: Promise<number> };
+        const length = await head.written;
+        if (buffer.length < length) buffer = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await handle.read(buffer, got, length - got, head.offset + got);
+          if (bytesRead === 0) throw new SitecastError('SITECAST_E_IO', `${file.path} is shorter than written`);
+          got += bytesRead;
+        }
+        hash.update(buffer.subarray(0, length));
+        progress(length);
       }
-      const data = await (queue.shift() as Promise<Buffer>);
-      hash.update(data);
-      progress(data.length);
+    } catch (err) {
+      await Promise.allSettled(queue.map((q) => q.written));
+      throw err;
     }
-  } catch (err) {
-    await Promise.allSettled(queue);
-    throw err;
-  }
-  if (hash.digest('hex') !== file.hash) {
-    throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file ${file.path} does not match its SHA-256 after extraction`);
+    if (hash.digest('hex') !== file.hash) {
+      throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file ${file.path} does not match its SHA-256 after extraction`);
+    }
+  } finally {
+    await handle.close();
   }
   await chmod(path, file.mode);
 }

@@ -173,10 +173,15 @@ export class ChunkPool {
     await this.send({ op: 'extractFiles', files: jobs });
   }
 
-  /** A worker writes chunks at `offset` of an existing file and returns their bytes (for the file hash). */
-  async writeSegment(path: string, offset: number, chunks: ChunkRef[]): Promise<Buffer> {
-    const reply = (await this.send({ op: 'writeSegment', path, offset, chunks })) as Extract<WorkerReply, { data: Uint8Array }>;
-    return Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength);
+  /**
+   * A worker writes chunks (each verified) at `offset` of an existing file;
+   * returns how many bytes. The bytes stay in the worker: handing every
+   * segment to the caller cost a fresh buffer, page faults and all, per
+   * 4 MiB; the caller reads them back from the page cache instead.
+   */
+  async writeSegment(path: string, offset: number, chunks: ChunkRef[]): Promise<number> {
+    const reply = (await this.send({ op: 'writeSegment', path, offset, chunks })) as Extract<WorkerReply, { written: number }>;
+    return reply.written;
   }
 
   /**

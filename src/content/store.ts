@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Compressor, Decompressor } from 'zstd-napi';
+import zstd from 'zstd-napi/binding.js';
 import { SitecastError, ioError } from '../errors.js';
 import type { Sha256Hex } from './types.js';
 import { singleFrameContentSize } from './zstd-frame.js';
@@ -28,6 +29,7 @@ export function sha256(data: Uint8Array): Sha256Hex {
 export class ChunkCodec {
   private readonly compressor = new Compressor();
   private readonly decompressor = new Decompressor();
+  private readonly dctx = new zstd.DCtx();
 
   constructor(level = CHUNK_LEVEL) {
     this.compressor.setParameters({ compressionLevel: level, checksumFlag: false, contentSizeFlag: true });
@@ -51,6 +53,76 @@ export class ChunkCodec {
     }
     return data;
   }
+
+  /**
+   * Like {@link decompressVerified}, into `out` (at least `size` bytes) instead
+   * of a new buffer: the chunk's bytes are `out.subarray(0, size)`, returned.
+   * Hot loops reuse one `out`, so no chunk costs an allocation.
+   */
+  decompressInto(hash: Sha256Hex, frame: Uint8Array, out: Uint8Array, size: number): Uint8Array {
+    singleFrameContentSize(frame, size, `chunk ${hash}`);
+    const view = out.subarray(0, size);
+    let written: number;
+    try {
+      written = this.dctx.decompress(view, frame);
+    } catch (err) {
+      throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `chunk ${hash} does not decompress`, { cause: err });
+    }
+    if (written !== size || sha256(view) !== hash) {
+      throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `chunk ${hash} does not match its SHA-256`);
+    }
+    return view;
+  }
+}
+
+/**
+ * Buffers a thread reuses from chunk to chunk (compressed frame in, bytes
+ * out), grown when a larger chunk comes; see {@link readChunkInto}.
+ */
+export class ChunkScratch {
+  frame = Buffer.allocUnsafe(1 << 20);
+  data = Buffer.allocUnsafe(1 << 20);
+
+  /** `data`, at least `size` bytes long. */
+  dataFor(size: number): Buffer {
+    if (this.data.length < size) this.data = Buffer.allocUnsafe(size);
+    return this.data;
+  }
+}
+
+/** A chunk's compressed frame read into `scratch.frame` (grown if needed); returns the view of its bytes. */
+function readChunkFrameInto(libraryDir: string, hash: Sha256Hex, scratch: ChunkScratch): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(chunkPath(libraryDir, hash), 'r');
+  } catch (err) {
+    if (isMissing(err)) throw new SitecastError('SITECAST_E_NOT_FOUND', `chunk ${hash} is missing from the library`);
+    throw ioError(`cannot read chunk ${hash}`, err);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (scratch.frame.length < size) scratch.frame = Buffer.allocUnsafe(size);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, scratch.frame, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return scratch.frame.subarray(0, off);
+  } catch (err) {
+    throw ioError(`cannot read chunk ${hash}`, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads, decompresses and verifies a chunk into `out` (at least `size` bytes;
+ * by default the scratch's own data buffer) with no allocation; returns the
+ * view of its bytes, valid until the scratch is used again.
+ */
+export function readChunkInto(libraryDir: string, codec: ChunkCodec, hash: Sha256Hex, size: number, scratch: ChunkScratch, out?: Uint8Array): Uint8Array {
+  return codec.decompressInto(hash, readChunkFrameInto(libraryDir, hash, scratch), out ?? scratch.dataFor(size), size);
 }
 
 function isMissing(err: unknown): boolean {

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { extractManifest } from '../../src/content/extract.js';
 import { gcLibrary } from '../../src/content/gc.js';
 import { ingestTree } from '../../src/content/ingest.js';
-import { hasManifest, listChunks, listManifests, loadManifest, openLibrary, readManifestBytes } from '../../src/content/library.js';
+import { hasManifest, listChunks, listManifests, loadManifest, openLibrary, readManifestBytes, saveManifest } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
 import { verifyLibrary } from '../../src/content/verify.js';
-import { describeTree, makeTree, snapshot, tempDir, textBytes } from '../helpers/fixtures.js';
+import { describeTree, makeTree, randomBytesFrom, snapshot, tempDir, textBytes } from '../helpers/fixtures.js';
 
 test('ingest then extract reproduces the tree: bytes, modes, empty folders, in-tree links', async (t) => {
   const dir = await tempDir(t);
@@ -176,4 +176,43 @@ test('manifests are stored compressed under their id; a format-1 library (plain 
   await assert.rejects(loadManifest(await openLibrary(lib), again.manifest), (err: Error & { code?: string }) => err.code === 'SITECAST_E_BAD_MANIFEST');
   const report = await verifyLibrary(lib);
   assert.deepEqual(report.badManifests.map((m) => m.manifest), [again.manifest]);
+});
+
+test('a file of many segments (written in place by the workers, hashed from disk in order): exact copy; a corrupt chunk in its middle or a wrong file hash refused, nothing left behind', async (t) => {
+  const dir = await tempDir(t);
+  const src = join(dir, 'src');
+  await mkdir(src);
+  // 11 MB: three segments of about 4 MiB, some chunks repeated.
+  const part = randomBytesFrom('segments', 3_000_000);
+  const big = Buffer.concat([part, randomBytesFrom('segments-2', 2_500_000), part, randomBytesFrom('segments-3', 2_500_000)]);
+  await writeFile(join(src, 'big.bin'), big);
+  const libDir = join(dir, 'lib');
+  const r = await ingestTree(libDir, src);
+  await extractManifest(libDir, r.manifest, join(dir, 'out'));
+  assert.ok((await readFile(join(dir, 'out', 'big.bin'))).equals(big));
+
+  // The same chunks under a manifest that claims another file hash: every chunk verifies, the file does not.
+  const lib = await openLibrary(libDir);
+  const manifest = await loadManifest(lib, r.manifest);
+  const lying = { ...manifest, entries: manifest.entries.map((e) => (e.type === 'file' ? { ...e, hash: createHash('sha256').update('other').digest('hex') } : e)) };
+  const lyingId = await saveManifest(lib, lying);
+  await assert.rejects(extractManifest(libDir, lyingId, join(dir, 'out2')), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SITECAST_E_CORRUPT_CHUNK');
+    assert.match(err.message, /big\.bin does not match its SHA-256/);
+    return true;
+  });
+
+  // A chunk of the second segment damaged on disk.
+  const entry = manifest.entries.find((e) => e.type === 'file');
+  assert.ok(entry?.type === 'file' && entry.chunks.length > 40, `${entry?.type === 'file' ? entry.chunks.length : 0} chunks`);
+  const middle = entry.chunks[Math.floor(entry.chunks.length / 2)]?.hash as string;
+  await chmod(chunkPath(libDir, middle), 0o644);
+  const bytes = await readFile(chunkPath(libDir, middle));
+  bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 0xff, bytes.length >> 1);
+  await writeFile(chunkPath(libDir, middle), bytes);
+  await assert.rejects(extractManifest(libDir, r.manifest, join(dir, 'out3')), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SITECAST_E_CORRUPT_CHUNK');
+    return true;
+  });
+  assert.deepEqual((await readdir(dir)).sort(), ['lib', 'out', 'src']);
 });
