@@ -95,10 +95,18 @@ export async function ingestTree(libraryDir: string, source: string, options: In
   };
 
   /**
-   * A large file is read in blocks into fresh buffers; this thread finds the
-   * cut points and hashes the file, and each block's whole chunks travel to a
-   * worker as one transferred buffer (no copy); only the tail after the last
-   * cut is copied into the next block.
+   * Blocks for large files, each room for a read plus the tail of the block
+   * before: a block goes to a worker and comes back, so a large file costs a
+   * few blocks, not fresh memory (and page faults) for every 4 MiB.
+   */
+  const blocks: ArrayBuffer[] = [];
+  const takeBlock = (): Buffer => Buffer.from(blocks.pop() ?? new ArrayBuffer(READ_BLOCK + DEFAULT_CHUNKER.maxSize));
+
+  /**
+   * A large file is read in blocks; this thread finds the cut points and
+   * hashes the file, and each block's whole chunks travel to a worker as one
+   * transferred buffer (no copy); only the tail after the last cut is copied
+   * into the next block.
    */
   const largeFile = async (item: FileItem): Promise<FileResult> => {
     const fileHash = createHash('sha256');
@@ -109,15 +117,16 @@ export async function ingestTree(libraryDir: string, source: string, options: In
       handle = await open(item.abs, 'r');
       let carry: Buffer = Buffer.alloc(0);
       for (;;) {
-        const block = Buffer.allocUnsafeSlow(carry.length + READ_BLOCK);
+        const block = takeBlock();
         carry.copy(block, 0);
         let filled = carry.length;
-        while (filled < block.length) {
-          const { bytesRead } = await handle.read(block, filled, block.length - filled, null);
+        const end = carry.length + READ_BLOCK;
+        while (filled < end) {
+          const { bytesRead } = await handle.read(block, filled, end - filled, null);
           if (bytesRead === 0) break;
           filled += bytesRead;
         }
-        const final = filled < block.length;
+        const final = filled < end;
         const lengths: number[] = [];
         let pos = 0;
         while (filled - pos > 0 && (final || filled - pos >= DEFAULT_CHUNKER.maxSize)) {
@@ -132,10 +141,16 @@ export async function ingestTree(libraryDir: string, source: string, options: In
         if (lengths.length > 0) {
           await gate.acquire(pos);
           const bytes = pos;
-          const reply = pool.storeMany(new Uint8Array(block.buffer, 0, pos), lengths).finally(() => {
-            gate.release(bytes);
-            progress(bytes);
-          });
+          const reply = pool
+            .storeMany(new Uint8Array(block.buffer, 0, pos), lengths)
+            .then((r) => {
+              blocks.push(r.buffer);
+              return r.chunks;
+            })
+            .finally(() => {
+              gate.release(bytes);
+              progress(bytes);
+            });
           reply.catch(() => undefined); // observed by Promise.all below
           replies.push(reply);
         }

@@ -41,7 +41,7 @@ export type WorkerRequest = { library: string } & (
 export type WorkerReply =
   | ({ id: number; ok: true } & StoredChunk)
   | { id: number; ok: true; files: IngestedFile[] }
-  | { id: number; ok: true; chunks: StoredChunk[] }
+  | { id: number; ok: true; chunks: StoredChunk[]; data: Uint8Array }
   | { id: number; ok: true; patch: Uint8Array | null }
   | { id: number; ok: true; data: Uint8Array }
   | { id: number; ok: true; written: number }
@@ -149,11 +149,12 @@ export class ChunkPool {
 
   /**
    * Stores consecutive chunks of `data` (their lengths given), transferring
-   * the whole buffer: one round trip and no copy for a run of chunks.
+   * the whole buffer: one round trip and no copy for a run of chunks. The
+   * buffer comes back (transferred again) for the caller to reuse.
    */
-  async storeMany(data: Uint8Array, lengths: number[]): Promise<StoredChunk[]> {
-    const reply = await this.send({ op: 'storeMany', data, lengths }, [data.buffer as ArrayBuffer]);
-    return (reply as Extract<WorkerReply, { chunks: StoredChunk[] }>).chunks;
+  async storeMany(data: Uint8Array, lengths: number[]): Promise<{ chunks: StoredChunk[]; buffer: ArrayBuffer }> {
+    const reply = (await this.send({ op: 'storeMany', data, lengths }, [data.buffer as ArrayBuffer])) as Extract<WorkerReply, { chunks: StoredChunk[]; data: Uint8Array }>;
+    return { chunks: reply.chunks, buffer: reply.data.buffer as ArrayBuffer };
   }
 
   /** A worker reads, cuts, hashes and stores each of these (small) files: one round trip for many. */

@@ -30,13 +30,24 @@ export class ChunkCodec {
   private readonly compressor = new Compressor();
   private readonly decompressor = new Decompressor();
   private readonly dctx = new zstd.DCtx();
+  private readonly cctx = new zstd.CCtx();
 
   constructor(level = CHUNK_LEVEL) {
     this.compressor.setParameters({ compressionLevel: level, checksumFlag: false, contentSizeFlag: true });
+    this.cctx.setParameter(zstd.CParameter.compressionLevel, level);
+    this.cctx.setParameter(zstd.CParameter.checksumFlag, 0);
+    this.cctx.setParameter(zstd.CParameter.contentSizeFlag, 1);
   }
 
   compress(data: Uint8Array): Buffer {
     return this.compressor.compress(data);
+  }
+
+  /** The same frame as {@link compress}, written into `scratch.frame` (grown if needed); valid until the scratch is used again. */
+  compressInto(data: Uint8Array, scratch: ChunkScratch): Uint8Array {
+    const bound = zstd.compressBound(data.length);
+    if (scratch.frame.length < bound) scratch.frame = Buffer.allocUnsafe(bound);
+    return scratch.frame.subarray(0, this.cctx.compress2(scratch.frame, data));
   }
 
   /** Decompresses and checks the SHA-256; a mismatch or a broken frame is a corrupt chunk. */
@@ -87,6 +98,24 @@ export class ChunkScratch {
   dataFor(size: number): Buffer {
     if (this.data.length < size) this.data = Buffer.allocUnsafe(size);
     return this.data;
+  }
+
+  /** A whole file read into `data` (grown if needed); returns the view of its bytes. */
+  readFile(path: string): Buffer {
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const data = this.dataFor(size);
+      let off = 0;
+      while (off < size) {
+        const n = readSync(fd, data, off, size - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+      return data.subarray(0, off);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
