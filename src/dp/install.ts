@@ -1,8 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import type { Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
 import { dpPaths } from './layout.js';
-import { syncLibrary } from './library-sync.js';
+import { BackgroundFlusher, flushFileSystem } from '../content/library.js';
+import { commitLibrary, copyChunks } from './library-sync.js';
 import { installShare, readLiveShare } from './share.js';
 
 export interface InstallOptions {
@@ -30,24 +31,49 @@ export interface InstallResult {
 }
 
 /**
- * Installs one version of a package on a distribution point: first the DP's
- * content library (chunks, then the manifest), then the share, switched in
- * atomically. Safe to repeat after a failure or a crash at any point.
+ * Installs one version of a package on a distribution point: the chunks into
+ * the DP's content library, the share built from them, one flush, the
+ * library's manifest, then the share switched in atomically. Safe to repeat
+ * after a failure or a crash at any point.
  */
 export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
   const dp = dpPaths(options.dpPath);
   await ensureFolders([dp.root, dp.library, dp.smspkg]);
-  const sync = await syncLibrary(options.siteLibrary, dp.library, options.manifestId, options.signal, { verify: options.refresh === true });
-  const share = await installShare({
-    dp,
-    packageId: options.packageId,
-    sourceVersion: options.sourceVersion,
-    manifestId: options.manifestId,
-    manifest: sync.manifest,
-    ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(options.refresh === true ? { rebuild: true } : {}),
-  });
+  const sync = await copyChunks(options.siteLibrary, dp.library, options.manifestId, options.signal, { verify: options.refresh === true });
+  // One flush for the chunks and the share built from them: the library's
+  // manifest is written after it, so the DP library never names a chunk that
+  // is not on disk. Write-back of the chunks starts while the share is built.
+  const flusher = new BackgroundFlusher(dp.library);
+  if (sync.copied > 0) flusher.kick();
+  let committed = sync.held;
+  const commit = async (): Promise<void> => {
+    if (committed) return;
+    // A library on a file system of its own is not covered by the share's flush.
+    if ((await stat(dp.library)).dev !== (await stat(dp.root)).dev) await flushFileSystem(dp.library);
+    await commitLibrary(options.siteLibrary, dp.library, options.manifestId);
+    committed = true;
+  };
+  let share: Awaited<ReturnType<typeof installShare>>;
+  try {
+    share = await installShare({
+      dp,
+      packageId: options.packageId,
+      sourceVersion: options.sourceVersion,
+      manifestId: options.manifestId,
+      manifest: sync.manifest,
+      afterFlush: commit,
+      ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.refresh === true ? { rebuild: true } : {}),
+    });
+  } finally {
+    await flusher.idle();
+  }
+  if (!committed) {
+    // The share was already live at this version: nothing flushed the chunks yet.
+    await flushFileSystem(dp.library);
+    await commit();
+  }
   return {
     changed: share.changed || sync.copied > 0,
     chunksCopied: sync.copied,

@@ -32,6 +32,12 @@ async function intact(codec: ChunkCodec, path: string, hash: string, size: numbe
   }
 }
 
+/** Chunks brought into a DP library, not yet flushed, and the manifest not yet written ({@link commitLibrary} does both). */
+export interface CopiedChunks extends SyncResult {
+  /** True when the DP library already named this version (nothing to commit). */
+  held: boolean;
+}
+
 /**
  * Brings one version into a DP's content library: every chunk the DP lacks is
  * copied from the site library (as the compressed frame, not recompressed),
@@ -46,10 +52,24 @@ async function intact(codec: ChunkCodec, path: string, hash: string, size: numbe
  * hashed, and any that does not match is copied again from the site.
  */
 export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, id: Sha256Hex, signal?: AbortSignal, options: { verify?: boolean } = {}): Promise<SyncResult> {
+  const copied = await copyChunks(siteLibraryDir, dpLibraryDir, id, signal, options);
+  if (!copied.held) {
+    await flushFileSystem(dpLibraryDir);
+    await commitLibrary(siteLibraryDir, dpLibraryDir, id);
+  }
+  return { manifest: copied.manifest, copied: copied.copied, copiedBytes: copied.copiedBytes };
+}
+
+/**
+ * The first half of {@link syncLibrary}: the chunks, unflushed, and no
+ * manifest. A DP install flushes once for these chunks and the share built
+ * from them, then calls {@link commitLibrary}.
+ */
+export async function copyChunks(siteLibraryDir: string, dpLibraryDir: string, id: Sha256Hex, signal?: AbortSignal, options: { verify?: boolean } = {}): Promise<CopiedChunks> {
   const site = await openLibrary(siteLibraryDir);
   const manifest = await loadManifest(site, id);
   const dp = await openLibrary(dpLibraryDir, { create: true });
-  if (options.verify !== true && (await hasManifest(dp, id))) return { manifest, copied: 0, copiedBytes: 0 };
+  if (options.verify !== true && (await hasManifest(dp, id))) return { manifest, copied: 0, copiedBytes: 0, held: true };
   const chunks = new Map<string, number>();
   for (const e of manifest.entries) if (e.type === 'file') for (const c of e.chunks) chunks.set(c.hash, c.size);
   let copied = 0;
@@ -78,8 +98,10 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
     copiedBytes += want ?? 0;
   });
   signal?.throwIfAborted();
-  await flushFileSystem(dp.dir);
-  await copyManifest(site, dp, id);
-  return { manifest, copied, copiedBytes };
+  return { manifest, copied, copiedBytes, held: false };
 }
 
+/** Writes the version's manifest into the DP library; only once its chunks are flushed. */
+export async function commitLibrary(siteLibraryDir: string, dpLibraryDir: string, id: Sha256Hex): Promise<void> {
+  await copyManifest(await openLibrary(siteLibraryDir), await openLibrary(dpLibraryDir), id);
+}

@@ -70,6 +70,12 @@ export interface ShareOptions {
   signal?: AbortSignal;
   /** Build a new copy even when this version is live, every file written from chunks (a redistribution). */
   rebuild?: boolean;
+  /**
+   * Runs after the flush that makes the new version durable and before it
+   * is recorded and switched in (a DP install writes its library's manifest
+   * here: its chunks went to disk with the same flush).
+   */
+  afterFlush?: () => Promise<void>;
 }
 
 export interface ShareResult {
@@ -115,6 +121,7 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
     result = await buildVersion({ build, library: dp.library, manifest, previous, signal: options.signal });
     // Everything of the new version durable before anything points at it.
     await flushFileSystem(dp.root);
+    await options.afterFlush?.();
     const marker: Marker = { format: 1, packageId, sourceVersion, manifest: manifestId };
     await writeFileAtomic(markerPath(dp, name), `${JSON.stringify(marker)}\n`);
   } catch (err) {

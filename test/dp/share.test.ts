@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ingestTree } from '../../src/content/ingest.js';
+import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
+import { chunkPath } from '../../src/content/store.js';
 import { installOnDp, isInstalled } from '../../src/dp/install.js';
 import { retirementsSettled } from '../../src/dp/share.js';
 import { describeTree, makeTree, tempDir } from '../helpers/fixtures.js';
@@ -44,4 +46,36 @@ test('installOnDp: leftovers of an interrupted install are removed, a repeat doe
 
   await assert.rejects(installOnDp({ ...base, sourceVersion: 1, manifestId: v1.manifest }), { code: 'SITECAST_E_ROLLBACK' });
   assert.ok(await isInstalled(dpPath, 'CEN00001', 2, v2.manifest), 'the refused install changed nothing');
+});
+
+test('installOnDp: the DP library names a version only once its chunks and share are flushed; a share that fails leaves no manifest; a refresh repairs', async (t) => {
+  const dir = await tempDir(t, 'sitecast-dp-order');
+  const src = join(dir, 'src');
+  await makeTree(src, 'dp-order');
+  const lib = join(dir, 'library');
+  const v1 = await ingestTree(lib, src);
+  const manifest = await loadManifest(await openLibrary(lib), v1.manifest);
+  const file = manifest.entries.find((e) => e.type === 'file' && e.chunks.length > 0);
+  assert.ok(file?.type === 'file');
+  const damaged = chunkPath(lib, file.chunks[0]?.hash as string);
+  const good = await readFile(damaged);
+  const bad = Buffer.from(good);
+  bad.writeUInt8(bad.readUInt8(bad.length >> 1) ^ 0xff, bad.length >> 1);
+  await chmod(damaged, 0o644);
+  await writeFile(damaged, bad);
+
+  const dpPath = join(dir, 'dp');
+  const base = { siteLibrary: lib, dpPath, packageId: 'CEN00002', sourceVersion: 1, manifestId: v1.manifest, graceMs: 0 };
+  await assert.rejects(installOnDp(base), { code: 'SITECAST_E_CORRUPT_CHUNK' });
+  assert.equal(await hasManifest(await openLibrary(join(dpPath, 'library')), v1.manifest), false, 'no manifest for a version whose share never became durable');
+  assert.equal(await isInstalled(dpPath, 'CEN00002', 1, v1.manifest), false);
+  assert.deepEqual(await readdir(join(dpPath, 'SMSPKG')), [], 'no half-built share left');
+
+  // The site's chunk repaired; a refresh re-checks the DP's copies and replaces the bad one.
+  await writeFile(damaged, good);
+  const fixed = await installOnDp({ ...base, refresh: true });
+  assert.equal(fixed.changed, true);
+  assert.ok(await isInstalled(dpPath, 'CEN00002', 1, v1.manifest));
+  assert.ok(await hasManifest(await openLibrary(join(dpPath, 'library')), v1.manifest));
+  assert.deepEqual(await describeTree(join(dpPath, 'SMSPKG', 'CEN00002')), await describeTree(src));
 });
