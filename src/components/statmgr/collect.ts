@@ -8,8 +8,14 @@ import type { SiteContext } from '../../site/context.js';
 /** What was last reported up, so each report carries only what changed. */
 export interface ReportState {
   format: 1;
-  /** Per `PKGID/SITE/dp`: a fingerprint of the DP state last reported. */
+  /**
+   * Per `PKGID/SITE/dp` looked at within the window: the row's `updated_at`,
+   * a space, and a fingerprint of the DP state last reported. Rows that fall
+   * out of the window are forgotten: they are read again only if they change.
+   */
   dps: Record<string, string>;
+  /** The newest `updated_at` of the DP status rows looked at; absent: none yet, read them all. */
+  dpCursor?: string | undefined;
   holdings: string;
   sites: string;
   /** Status messages up to this id were looked at. */
@@ -17,6 +23,17 @@ export interface ReportState {
 }
 
 export const EMPTY_STATE: ReportState = { format: 1, dps: {}, holdings: '', sites: '', messageId: 0 };
+
+/**
+ * Each look at the DP status rows starts this long before the newest change
+ * seen last time. A row's `updated_at` is stamped when its transaction writes
+ * it, not when it commits: one stamped just before the newest row seen but
+ * committed after that look is still found, and the fingerprints keep what
+ * was already reported from going up twice.
+ */
+export const LATE_COMMIT_WINDOW_MS = 5 * 60_000;
+/** A cursor further ahead of this clock than this means the clock went back: everything is read again. */
+const CLOCK_SLACK_MS = 60_000;
 
 export interface Collected {
   parent: string | null;
@@ -62,26 +79,8 @@ export async function collectReport(ctx: SiteContext, state: ReportState): Promi
 
   const received = (await listPackages(ctx.db)).filter((p) => !p.id.startsWith(ctx.siteCode));
   const ids = new Set(received.map((p) => p.id));
-  const rows = await ctx.db.db.selectFrom('package_dp_status').selectAll().orderBy('updated_at').execute();
-  const dps: StatusPayload['dps'] = [];
-  for (const r of rows) {
-    if (!ids.has(r.package_id) || !codes.has(r.site_code) || dps.length >= MAX_ROWS) continue;
-    const row = {
-      packageId: r.package_id,
-      site: r.site_code,
-      dp: r.dp_name,
-      state: r.state as StatusPayload['dps'][number]['state'],
-      sourceVersion: Number(r.source_version),
-      retryCount: Number(r.retry_count),
-      nextAttempt: r.next_attempt,
-      lastMessage: r.last_message === null ? null : r.last_message.slice(0, 8000),
-    };
-    const key = `${row.packageId}/${row.site}/${row.dp}`;
-    const fp = hash(row);
-    if (next.dps[key] === fp) continue;
-    next.dps[key] = fp;
-    dps.push(row);
-  }
+  const { dps, cursor } = await changedDpStates(ctx, state, next, codes);
+  if (cursor !== undefined) next.dpCursor = cursor;
 
   const holdings: StatusPayload['holdings'] = [];
   for (const p of received) {
@@ -106,4 +105,63 @@ export async function collectReport(ctx: SiteContext, state: ReportState): Promi
       ? { sites: siteDefs.filter((s) => named.has(s.code) && s.code !== ctx.siteCode), dps, holdings, messages }
       : undefined;
   return { parent, status, site, next };
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * The DP states (packages received from above, DPs of this subtree) changed
+ * since the last report: rows from the cursor less the late-commit window,
+ * in `updated_at` order, those whose fingerprint matches what was reported
+ * skipped, at most MAX_ROWS reported. Updates `next.dps` and returns the new
+ * cursor (undefined: unchanged).
+ */
+async function changedDpStates(ctx: SiteContext, state: ReportState, next: ReportState, codes: Set<string>): Promise<{ dps: StatusPayload['dps']; cursor: string | undefined }> {
+  const now = Date.now();
+  const cursorMs = state.dpCursor === undefined ? Number.NaN : Date.parse(state.dpCursor);
+  const since = Number.isNaN(cursorMs) || cursorMs > now + CLOCK_SLACK_MS ? undefined : iso(cursorMs - LATE_COMMIT_WINDOW_MS);
+  let query = ctx.db.db
+    .selectFrom('package_dp_status')
+    .selectAll()
+    // Received from above: a package made here has this site's code in its id.
+    .where('package_id', 'not like', `${ctx.siteCode}%`)
+    .where('site_code', 'in', [...codes]);
+  if (since !== undefined) query = query.where('updated_at', '>=', since);
+  const rows = await query.orderBy('updated_at').orderBy('package_id').orderBy('site_code').orderBy('dp_name').execute();
+
+  const dps: StatusPayload['dps'] = [];
+  let cursor: string | undefined;
+  for (const r of rows) {
+    if (dps.length >= MAX_ROWS) break;
+    const row = {
+      packageId: r.package_id,
+      site: r.site_code,
+      dp: r.dp_name,
+      state: r.state as StatusPayload['dps'][number]['state'],
+      sourceVersion: Number(r.source_version),
+      retryCount: Number(r.retry_count),
+      nextAttempt: r.next_attempt,
+      lastMessage: r.last_message === null ? null : r.last_message.slice(0, 8000),
+    };
+    const key = `${row.packageId}/${row.site}/${row.dp}`;
+    const fp = hash(row);
+    const seen = next.dps[key];
+    next.dps[key] = `${r.updated_at} ${fp}`;
+    cursor = r.updated_at;
+    if (seen !== undefined && seen.slice(seen.indexOf(' ') + 1) === fp) continue;
+    dps.push(row);
+  }
+  // Never back, except after a full read (first look, or the clock went back).
+  if (since !== undefined && state.dpCursor !== undefined && (cursor === undefined || cursor < state.dpCursor)) cursor = state.dpCursor;
+  // Forget rows the next look will not read unless they change.
+  const forgetBefore = cursor ?? state.dpCursor;
+  if (forgetBefore !== undefined) {
+    const edge = iso(Date.parse(forgetBefore) - LATE_COMMIT_WINDOW_MS);
+    for (const [key, value] of Object.entries(next.dps)) {
+      const space = value.indexOf(' ');
+      // A fingerprint kept by an older build has no time: forgotten, at worst reported once more.
+      if (space < 0 || value.slice(0, space) < edge) delete next.dps[key];
+    }
+  }
+  return { dps, cursor };
 }

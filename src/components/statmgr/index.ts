@@ -19,6 +19,7 @@ export interface StatusReporterOptions {
 const stateSchema = z.strictObject({
   format: z.literal(1),
   dps: z.record(z.string(), z.string()),
+  dpCursor: z.string().optional(),
   holdings: z.string(),
   sites: z.string(),
   messageId: z.number().int().min(0),

@@ -5,6 +5,7 @@ import { hierarchy } from './003_hierarchy.js';
 import { clients } from './004_clients.js';
 import { refresh } from './005_refresh.js';
 import { statusSummary } from './006_status_summary.js';
+import { statusChanges } from './007_status_changes.js';
 
 /** Every migration this build knows, oldest first. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients, refresh, statusSummary];
+export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients, refresh, statusSummary, statusChanges];

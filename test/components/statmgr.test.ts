@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EMPTY_STATE, LATE_COMMIT_WINDOW_MS, type ReportState, collectReport } from '../../src/components/statmgr/collect.js';
+import { addDp, createPackage, setDpStatus, setTargets } from '../../src/db/index.js';
+import { setLocalSite, upsertSite } from '../../src/db/hierarchy.js';
+import { storeReceivedPackage } from '../../src/db/received.js';
+import { newSite, openContext } from '../helpers/site.js';
+
+const MANIFEST = 'a'.repeat(64);
+
+/** A child site PRI below CEN, with `dps` DPs and `packages` packages received from CEN targeting all of them. */
+async function childSite(t: Parameters<typeof newSite>[0], packages: number, dps: number): Promise<{ ctx: Awaited<ReturnType<typeof openContext>>; ids: string[]; names: string[] }> {
+  const site = await newSite(t, 'PRI');
+  const ctx = await openContext(site);
+  await upsertSite(ctx.db, { code: 'CEN', name: 'Central', parentCode: null, publicKey: null, url: null });
+  await setLocalSite(ctx.db, { parentCode: 'CEN' });
+  const names = Array.from({ length: dps }, (_, i) => `dp${i + 1}`);
+  for (const name of names) await addDp(ctx.db, { site: 'PRI', name, path: `/srv/${name}` });
+  const ids: string[] = [];
+  for (let i = 1; i <= packages; i++) {
+    const id = `CEN${i.toString(16).toUpperCase().padStart(5, '0')}`;
+    ids.push(id);
+    await storeReceivedPackage(ctx.db, {
+      id,
+      name: `package ${i}`,
+      version: '1',
+      sourcePath: '/src',
+      sourceVersion: 1,
+      priority: 'medium',
+      programs: [],
+      manifest: MANIFEST,
+      targets: names.map((dp) => ({ site: 'PRI', dp })),
+      dps: [],
+      sites: [],
+    });
+  }
+  return { ctx, ids, names };
+}
+
+test('statmgr reports each DP state change once, reading only rows changed since its cursor; its state keeps only the rows of the window', async (t) => {
+  const { ctx, ids, names } = await childSite(t, 30, 4);
+  // A package made at PRI itself, on the same DPs: never reported up (it was not received from above).
+  const local = await createPackage(ctx.db, { name: 'Local', sourcePath: '/srv/local' });
+  await setTargets(ctx.db, local.id, [{ site: 'PRI', dp: names[0] as string }]);
+  assert.equal((await ctx.db.db.selectFrom('package_dp_status').select('package_id').where('package_id', '=', local.id).execute()).length, 1);
+
+  const first = await collectReport(ctx, EMPTY_STATE);
+  assert.equal(first.parent, 'CEN');
+  assert.equal(first.status?.dps.length, 120, 'every pending row once');
+  assert.ok(first.status?.dps.every((d) => d.packageId.startsWith('CEN') && d.state === 'pending'));
+  assert.ok(first.next.dpCursor !== undefined);
+
+  const quiet = await collectReport(ctx, first.next);
+  assert.deepEqual(quiet.status?.dps ?? [], [], 'nothing changed, nothing reported');
+
+  await setDpStatus(ctx.db, { packageId: ids[3] as string, site: 'PRI', dp: names[1] as string, state: 'installed', sourceVersion: 1 });
+  await setDpStatus(ctx.db, { packageId: ids[7] as string, site: 'PRI', dp: names[0] as string, state: 'retrying', retryCount: 1, lastMessage: 'disk full' });
+  const changed = await collectReport(ctx, quiet.next);
+  assert.deepEqual(
+    changed.status?.dps.map((d) => [d.packageId, d.dp, d.state]),
+    [
+      [ids[3], names[1], 'installed'],
+      [ids[7], names[0], 'retrying'],
+    ],
+  );
+  // The same state written again (a new updated_at, same content) is not news.
+  await setDpStatus(ctx.db, { packageId: ids[3] as string, site: 'PRI', dp: names[1] as string, state: 'installed', sourceVersion: 1 });
+  assert.deepEqual((await collectReport(ctx, changed.next)).status?.dps ?? [], []);
+
+  // Rows stamped long ago drop out of the state: an old cursor keeps only what the window can still read.
+  const old = new Date(Date.now() - 3 * LATE_COMMIT_WINDOW_MS).toISOString();
+  await ctx.db.db.updateTable('package_dp_status').set({ updated_at: old }).where('package_id', '!=', ids[7] as string).execute();
+  const aged = Object.fromEntries(Object.entries(changed.next.dps).map(([k, v]) => [k, k.startsWith(ids[7] as string) ? v : `${old}${v.slice(v.indexOf(' '))}`]));
+  const pruned = await collectReport(ctx, { ...changed.next, dps: aged, dpCursor: new Date().toISOString() });
+  assert.deepEqual(Object.keys(pruned.next.dps).sort(), names.map((n) => `${ids[7]}/PRI/${n}`).sort(), 'only the rows inside the window are remembered');
+  assert.deepEqual(pruned.status?.dps ?? [], []);
+});
+
+test('statmgr: a row stamped before the cursor but committed after the last look (a late commit) is still reported; one older than the window is the documented limit', async (t) => {
+  const { ctx, ids, names } = await childSite(t, 3, 1);
+  const first = await collectReport(ctx, EMPTY_STATE);
+  const cursor = first.next.dpCursor as string;
+  // A transaction that stamped its row a minute before the newest row seen, committing only now.
+  const late = new Date(Date.parse(cursor) - 60_000).toISOString();
+  await ctx.db.db.updateTable('package_dp_status').set({ state: 'installed', source_version: 1, updated_at: late }).where('package_id', '=', ids[1] as string).execute();
+  const r = await collectReport(ctx, first.next);
+  assert.deepEqual(r.status?.dps.map((d) => [d.packageId, d.state]), [[ids[1], 'installed']]);
+  assert.equal(r.next.dpCursor, cursor, 'the cursor never goes back');
+
+  const tooLate = new Date(Date.parse(cursor) - 2 * LATE_COMMIT_WINDOW_MS).toISOString();
+  await ctx.db.db.updateTable('package_dp_status').set({ state: 'failed', updated_at: tooLate }).where('package_id', '=', ids[2] as string).execute();
+  assert.deepEqual((await collectReport(ctx, r.next)).status?.dps ?? [], []);
+
+  // A cursor from a clock that has since gone back: everything is read again (and reported where it differs).
+  const ahead: ReportState = { ...r.next, dpCursor: new Date(Date.now() + 3600_000).toISOString() };
+  const reread = await collectReport(ctx, ahead);
+  assert.deepEqual(reread.status?.dps.map((d) => [d.packageId, d.dp, d.state]), [[ids[2], names[0], 'failed']]);
+});
+
+test('statmgr: a state file from before the cursor (fingerprints without times) reads everything once and reports nothing already reported', async (t) => {
+  const { ctx } = await childSite(t, 5, 2);
+  const first = await collectReport(ctx, EMPTY_STATE);
+  const legacy: ReportState = {
+    ...first.next,
+    dpCursor: undefined,
+    dps: Object.fromEntries(Object.entries(first.next.dps).map(([k, v]) => [k, v.slice(v.indexOf(' ') + 1)])),
+  };
+  delete legacy.dpCursor;
+  const r = await collectReport(ctx, legacy);
+  assert.deepEqual(r.status?.dps ?? [], []);
+  assert.ok(Object.values(r.next.dps).every((v) => / /.test(v)));
+});
