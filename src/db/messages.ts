@@ -41,6 +41,8 @@ const filterSchema = z.object({
   since: isoTimeSchema.optional(),
   /** For tailing: messages with a larger id, oldest first. */
   afterId: z.number().int().min(0).optional(),
+  /** Only these ids (a reader looking again for ids it found missing), oldest first. */
+  ids: z.array(z.number().int().min(1)).max(10_000).optional(),
   limit: z.number().int().min(1).max(10_000).default(100),
 });
 export type StatusMessageFilter = z.input<typeof filterSchema>;
@@ -81,8 +83,9 @@ export async function listStatusMessages(site: SiteDb, filter: StatusMessageFilt
     if (f.minSeverity !== undefined) q = q.where('severity', 'in', WORSE_OR_EQUAL[f.minSeverity]);
     if (f.since !== undefined) q = q.where('time', '>=', f.since);
     if (f.afterId !== undefined) q = q.where('id', '>', f.afterId);
+    if (f.ids !== undefined) q = q.where('id', 'in', f.ids.length > 0 ? f.ids : [0]);
     return q
-      .orderBy('id', f.afterId === undefined ? 'desc' : 'asc')
+      .orderBy('id', f.afterId === undefined && f.ids === undefined ? 'desc' : 'asc')
       .limit(f.limit)
       .execute();
   });

@@ -110,3 +110,31 @@ test('statmgr: a state file from before the cursor (fingerprints without times) 
   assert.deepEqual(r.status?.dps ?? [], []);
   assert.ok(Object.values(r.next.dps).every((v) => / /.test(v)));
 });
+
+test('statmgr: a status message whose id was taken before a later one but committed after it (a late commit) is still reported, once; gaps are bounded and expire', async (t) => {
+  const { ctx, ids } = await childSite(t, 1, 1);
+  const message = (id: number, text: string) => ({ id, time: new Date().toISOString(), severity: 'info', component: 'distmgr', site_code: 'PRI', package_id: ids[0] as string, text });
+  await ctx.db.db.insertInto('status_messages').values([message(1, 'one'), message(2, 'two'), message(4, 'four')]).execute();
+  const first = await collectReport(ctx, EMPTY_STATE);
+  assert.deepEqual(first.status?.messages.map((m) => m.text), ['one', 'two', 'four']);
+  assert.equal(first.next.messageId, 4);
+  assert.deepEqual(Object.keys(first.next.messageGaps ?? {}), ['3']);
+
+  // Id 3 commits now.
+  await ctx.db.db.insertInto('status_messages').values([message(3, 'three'), message(5, 'five')]).execute();
+  const second = await collectReport(ctx, first.next);
+  assert.deepEqual(second.status?.messages.map((m) => m.text), ['three', 'five']);
+  assert.deepEqual(second.next.messageGaps, {});
+  const third = await collectReport(ctx, second.next);
+  assert.deepEqual(third.status?.messages ?? [], [], 'nothing twice');
+
+  // A jump of the sequence: only the newest ids below it are remembered; a gap older than the window is forgotten.
+  await ctx.db.db.insertInto('status_messages').values([message(5000, 'far')]).execute();
+  const jump = await collectReport(ctx, third.next);
+  const open = Object.keys(jump.next.messageGaps ?? {}).map(Number);
+  assert.equal(open.length, 200);
+  assert.equal(Math.min(...open), 4800);
+  const old = new Date(Date.now() - 2 * LATE_COMMIT_WINDOW_MS).toISOString();
+  const expired = await collectReport(ctx, { ...jump.next, messageGaps: Object.fromEntries(open.map((id) => [String(id), old])) });
+  assert.deepEqual(expired.next.messageGaps, {});
+});

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { hasManifest } from '../../content/library.js';
-import { getLocalSite, listDps, listPackages, listStatusMessages } from '../../db/index.js';
+import { getLocalSite, listDps, listPackages, listStatusMessages, type StatusMessage } from '../../db/index.js';
 import { isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
 import type { SitePayload, StatusPayload } from '../../formats/bundle.js';
 import type { SiteContext } from '../../site/context.js';
@@ -20,6 +20,14 @@ export interface ReportState {
   sites: string;
   /** Status messages up to this id were looked at. */
   messageId: number;
+  /**
+   * Ids below `messageId` not seen when it passed them, with the time each
+   * was first found missing: a message whose transaction took its id before
+   * a later one but committed after it (PostgreSQL's sequences allow it), or
+   * one rolled back. Looked for again each time until found or older than the
+   * window.
+   */
+  messageGaps?: Record<string, string> | undefined;
 }
 
 export const EMPTY_STATE: ReportState = { format: 1, dps: {}, holdings: '', sites: '', messageId: 0 };
@@ -32,6 +40,8 @@ export const EMPTY_STATE: ReportState = { format: 1, dps: {}, holdings: '', site
  * was already reported from going up twice.
  */
 export const LATE_COMMIT_WINDOW_MS = 5 * 60_000;
+/** At most this many ids are remembered as missing (the newest kept): a jump of the sequence is not a thousand late commits. */
+const MAX_GAPS = 200;
 /** A cursor further ahead of this clock than this means the clock went back: everything is read again. */
 const CLOCK_SLACK_MS = 60_000;
 
@@ -92,12 +102,12 @@ export async function collectReport(ctx: SiteContext, state: ReportState): Promi
   const holdingsChanged = holdingHash !== state.holdings;
   next.holdings = holdingHash;
 
-  const fresh = await listStatusMessages(ctx.db, { afterId: state.messageId, limit: MAX_MESSAGES });
-  const messages = fresh
+  const { found, gaps, lastId } = await newMessages(ctx, state);
+  next.messageGaps = gaps;
+  if (lastId !== undefined) next.messageId = lastId;
+  const messages = found
     .filter((m) => m.packageId !== null && ids.has(m.packageId) && codes.has(m.site))
     .map((m) => ({ time: m.time, severity: m.severity, component: m.component, site: m.site, packageId: m.packageId, text: m.text }));
-  const last = fresh[fresh.length - 1];
-  if (last !== undefined) next.messageId = last.id;
 
   const named = new Set(dps.map((r) => r.site));
   const status =
@@ -164,4 +174,28 @@ async function changedDpStates(ctx: SiteContext, state: ReportState, next: Repor
     }
   }
   return { dps, cursor };
+}
+
+/**
+ * Status messages after the cursor, and those of earlier gaps that have
+ * appeared since (late commits), oldest first; the gaps still open (new ones
+ * added, found and expired ones removed) and the new cursor.
+ */
+async function newMessages(ctx: SiteContext, state: ReportState): Promise<{ found: StatusMessage[]; gaps: Record<string, string>; lastId: number | undefined }> {
+  const now = Date.now();
+  const gaps: Record<string, string> = {};
+  for (const [id, since] of Object.entries(state.messageGaps ?? {})) if (now - Date.parse(since) <= LATE_COMMIT_WINDOW_MS) gaps[id] = since;
+  const wanted = Object.keys(gaps).map(Number);
+  const late = wanted.length === 0 ? [] : await listStatusMessages(ctx.db, { ids: wanted, limit: MAX_GAPS });
+  for (const m of late) delete gaps[String(m.id)];
+  const fresh = await listStatusMessages(ctx.db, { afterId: state.messageId, limit: MAX_MESSAGES });
+  let previous = state.messageId;
+  const stamp = iso(now);
+  for (const m of fresh) {
+    for (let id = Math.max(previous + 1, m.id - MAX_GAPS); id < m.id; id++) gaps[String(id)] = stamp;
+    previous = m.id;
+  }
+  const open = Object.keys(gaps).map(Number).sort((a, b) => a - b);
+  for (const id of open.slice(0, Math.max(0, open.length - MAX_GAPS))) delete gaps[String(id)];
+  return { found: [...late, ...fresh], gaps, lastId: fresh[fresh.length - 1]?.id };
 }

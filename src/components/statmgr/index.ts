@@ -23,6 +23,7 @@ const stateSchema = z.strictObject({
   holdings: z.string(),
   sites: z.string(),
   messageId: z.number().int().min(0),
+  messageGaps: z.record(z.string().regex(/^[1-9][0-9]*$/), z.string()).optional(),
 });
 
 /**
@@ -128,7 +129,11 @@ export class StatusReporter implements Component {
       await dropFile(outbox, `${stampedName('ST')}${RPT_SUFFIX}`, serialize({ format: REPLICATION_FORMAT, kind: 'status', to: parent, status, created }));
       this.log.info(`status for ${parent}: ${status.dps.length} DP state(s), ${status.holdings.length} holding(s), ${status.messages.length} message(s)`);
     }
-    if (site !== undefined || status !== undefined || next.messageId !== this.state.messageId) {
+    const moved =
+      next.messageId !== this.state.messageId ||
+      next.dpCursor !== this.state.dpCursor ||
+      JSON.stringify(next.messageGaps ?? {}) !== JSON.stringify(this.state.messageGaps ?? {});
+    if (site !== undefined || status !== undefined || moved) {
       await writeFileAtomic(this.statePath, `${JSON.stringify(next)}\n`);
       this.state = next;
       if (site !== undefined || status !== undefined) this.ctx.wake('replmgr');
