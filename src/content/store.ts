@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { Compressor, Decompressor } from 'zstd-napi';
 import zstd from 'zstd-napi/binding.js';
 import { SitecastError, ioError } from '../errors.js';
@@ -181,6 +181,19 @@ export function chunkStoredSize(libraryDir: string, hash: Sha256Hex): number | u
   }
 }
 
+let tmpCounter = 0;
+
+/**
+ * The temporary name of a chunk being written: unique among every thread of
+ * every live process writing the library (a random name cost a getrandom
+ * call per chunk). A name left by a dead process whose pid is now another's
+ * is replaced (see putChunkFrame).
+ */
+export function chunkTmpName(target: string): string {
+  tmpCounter += 1;
+  return `${target}.${process.pid}-${threadId}-${tmpCounter}.tmp`;
+}
+
 /**
  * Stores a compressed frame under its hash. The frame is written to a
  * temporary name in the chunk's own folder and renamed into place, so a
@@ -191,14 +204,17 @@ export function chunkStoredSize(libraryDir: string, hash: Sha256Hex): number | u
  */
 export function putChunkFrame(libraryDir: string, hash: Sha256Hex, frame: Uint8Array): boolean {
   const target = chunkPath(libraryDir, hash);
-  const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = chunkTmpName(target);
   try {
     let fd: number;
     try {
       fd = openSync(tmp, 'wx', 0o444);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      mkdirSync(join(libraryDir, 'chunks', hash.slice(0, 2)), { recursive: true });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') mkdirSync(join(libraryDir, 'chunks', hash.slice(0, 2)), { recursive: true });
+      // Left by a process that died with this pid: no live one can hold the name.
+      else if (code === 'EEXIST') unlinkSync(tmp);
+      else throw err;
       fd = openSync(tmp, 'wx', 0o444);
     }
     try {

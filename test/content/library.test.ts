@@ -9,7 +9,7 @@ import { extractManifest } from '../../src/content/extract.js';
 import { gcLibrary } from '../../src/content/gc.js';
 import { ingestTree } from '../../src/content/ingest.js';
 import { hasManifest, listChunks, listManifests, loadManifest, openLibrary, readManifestBytes, saveManifest } from '../../src/content/library.js';
-import { chunkPath } from '../../src/content/store.js';
+import { ChunkCodec, chunkPath, chunkTmpName, putChunkFrame, readChunk } from '../../src/content/store.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { describeTree, makeTree, randomBytesFrom, snapshot, tempDir, textBytes } from '../helpers/fixtures.js';
 
@@ -215,4 +215,23 @@ test('a file of many segments (written in place by the workers, hashed from disk
     return true;
   });
   assert.deepEqual((await readdir(dir)).sort(), ['lib', 'out', 'src']);
+});
+
+test('a chunk\'s temporary name left by a dead process with this pid does not stop a store; the chunk is stored whole and no temporary file stays', async (t) => {
+  const dir = await tempDir(t);
+  const libDir = join(dir, 'lib');
+  await openLibrary(libDir, { create: true });
+  const data = randomBytesFrom('stale-tmp', 100_000);
+  const hash = createHash('sha256').update(data).digest('hex');
+  const target = chunkPath(libDir, hash);
+  // The name this thread will use next, taken now and left behind as a dead process would have.
+  const probe = chunkTmpName(target);
+  const counter = Number(probe.slice(probe.lastIndexOf('-') + 1, -'.tmp'.length));
+  const stale = `${probe.slice(0, probe.lastIndexOf('-') + 1)}${counter + 1}.tmp`;
+  await mkdir(join(libDir, 'chunks', hash.slice(0, 2)), { recursive: true });
+  await writeFile(stale, 'half a chunk', { mode: 0o444 });
+  const codec = new ChunkCodec();
+  assert.equal(putChunkFrame(libDir, hash, codec.compress(data)), true);
+  assert.ok(readChunk(libDir, codec, hash, data.length).equals(data));
+  assert.deepEqual(await readdir(join(libDir, 'chunks', hash.slice(0, 2))), [hash]);
 });
