@@ -42,6 +42,8 @@ export const siteConfigSchema = z
       // A password in the URL is allowed (site.json is then mode 0600); without one, node-postgres reads PGPASSWORD or ~/.pgpass.
       z.object({ kind: z.literal('postgres'), url: z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a postgres:// URL') }).strict(),
     ]),
+    /** Memory for the chunk frames the DPs served last, in MiB (default 256; 0: none kept). */
+    dpChunkCacheMiB: z.number().int('a whole number of MiB').min(0).max(65_536).optional(),
   })
   .strict();
 

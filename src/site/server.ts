@@ -153,6 +153,7 @@ export async function startSite(rootArg: string, options: StartOptions = {}): Pr
     await app.register((await import('./live/plugin.js')).livePlugin, { ctx, ...(options.live?.rateSampleMs === undefined ? {} : { rateSampleMs: options.live.rateSampleMs }) });
     await app.register(dpPlugin, {
       resolveDp: async (name) => (await listDps(siteDb, { site: config.code })).find((d) => d.name === name)?.path,
+      ...(config.dpChunkCacheMiB === undefined ? {} : { chunkCacheBytes: config.dpChunkCacheMiB * 1024 * 1024 }),
     });
     await app.register(mpPlugin, { pkginfoDir: paths.mpPkginfo });
     await app.register(receivePlugin, { ctx });

@@ -9,7 +9,7 @@ import { ChunkFrameCache } from '../../src/dp/chunk-cache.js';
 import { MAX_BATCH_CHUNKS, dpPlugin } from '../../src/dp/http.js';
 import { tempDir } from '../helpers/fixtures.js';
 
-async function dpWithChunks(t: Parameters<typeof tempDir>[0], sizes: number[]): Promise<{ app: ReturnType<typeof Fastify>; frames: Map<string, Buffer>; hashes: string[]; library: string }> {
+async function dpWithChunks(t: Parameters<typeof tempDir>[0], sizes: number[], chunkCacheBytes?: number): Promise<{ app: ReturnType<typeof Fastify>; frames: Map<string, Buffer>; hashes: string[]; library: string }> {
   const dir = await tempDir(t, 'sitecast-dp-http');
   const library = join(dir, 'dp1', 'library');
   await mkdir(join(library, 'chunks'), { recursive: true });
@@ -25,7 +25,7 @@ async function dpWithChunks(t: Parameters<typeof tempDir>[0], sizes: number[]): 
     hashes.push(hash);
   }
   const app = Fastify();
-  await app.register(dpPlugin, { resolveDp: async (name) => (name === 'dp1' ? join(dir, 'dp1') : undefined) });
+  await app.register(dpPlugin, { resolveDp: async (name) => (name === 'dp1' ? join(dir, 'dp1') : undefined), ...(chunkCacheBytes === undefined ? {} : { chunkCacheBytes }) });
   t.after(() => app.close());
   return { app, frames, hashes, library };
 }
@@ -75,8 +75,8 @@ test('POST /dp/<dp>/chunks: frames in the order asked (hash, length, frame) with
   assert.equal((await app.inject({ method: 'POST', url: '/dp/nodp/chunks', payload: { hashes: [hashes[0]] } })).statusCode, 404);
 });
 
-test('served frames are kept in memory, but a chunk file rewritten on disk is served as it is now, and a removed one is 404', async (t) => {
-  const { app, frames, hashes, library } = await dpWithChunks(t, [50_000, 80_000]);
+for (const cache of [undefined, 0]) test(`served frames are kept in memory (cache ${cache ?? 'default'}), but a chunk file rewritten on disk is served as it is now, and a removed one is 404`, async (t) => {
+  const { app, frames, hashes, library } = await dpWithChunks(t, [50_000, 80_000], cache);
   const [a, b] = hashes as [string, string];
   const batch = async (): Promise<Buffer> => {
     const r = await app.inject({ method: 'POST', url: '/dp/dp1/chunks', payload: { hashes: [a, b] } });

@@ -125,6 +125,12 @@ test('loadSiteConfig refuses a missing, broken or invalid site.json with a named
   await assert.rejects(loadSiteConfig(dir), named('SITECAST_E_SITE_CONFIG', /listen\.port/));
   await writeFile(join(dir, 'site.json'), JSON.stringify({ ...valid, extra: true }));
   await assert.rejects(loadSiteConfig(dir), named('SITECAST_E_SITE_CONFIG'));
+  for (const bad of [-1, 1.5, '64', 70_000]) {
+    await writeFile(join(dir, 'site.json'), JSON.stringify({ ...valid, dpChunkCacheMiB: bad }));
+    await assert.rejects(loadSiteConfig(dir), named('SITECAST_E_SITE_CONFIG', /dpChunkCacheMiB/));
+  }
+  await writeFile(join(dir, 'site.json'), JSON.stringify({ ...valid, dpChunkCacheMiB: 0 }));
+  assert.equal((await loadSiteConfig(dir)).dpChunkCacheMiB, 0);
   await writeFile(join(dir, 'site.json'), JSON.stringify(valid));
   assert.equal((await loadSiteConfig(dir)).code, 'CEN');
 });
