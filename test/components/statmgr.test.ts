@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EMPTY_STATE, LATE_COMMIT_WINDOW_MS, type ReportState, collectReport } from '../../src/components/statmgr/collect.js';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EMPTY_STATE, type HoldingsCache, LATE_COMMIT_WINDOW_MS, type ReportState, collectReport } from '../../src/components/statmgr/collect.js';
+import { openLibrary } from '../../src/content/library.js';
 import { addDp, createPackage, setDpStatus, setTargets } from '../../src/db/index.js';
 import { setLocalSite, upsertSite } from '../../src/db/hierarchy.js';
 import { storeReceivedPackage } from '../../src/db/received.js';
@@ -137,4 +140,27 @@ test('statmgr: a status message whose id was taken before a later one but commit
   const old = new Date(Date.now() - 2 * LATE_COMMIT_WINDOW_MS).toISOString();
   const expired = await collectReport(ctx, { ...jump.next, messageGaps: Object.fromEntries(open.map((id) => [String(id), old])) });
   assert.deepEqual(expired.next.messageGaps, {});
+});
+
+test('statmgr: holdings (received versions whose manifest the library holds) are looked up again only when the library\'s manifests or the received versions change', async (t) => {
+  const { ctx, ids } = await childSite(t, 2, 1);
+  const cache: HoldingsCache = {};
+  const first = await collectReport(ctx, EMPTY_STATE, cache);
+  assert.deepEqual(first.status?.holdings, [], 'nothing held yet');
+  const key = cache.key;
+  const quiet = await collectReport(ctx, first.next, cache);
+  assert.equal(quiet.status, undefined, 'nothing changed: no report');
+  assert.equal(cache.key, key);
+
+  // The library gains the manifest both packages name (as a despooled bundle would leave it).
+  await openLibrary(ctx.paths.library, { create: true });
+  const manifests = join(ctx.paths.library, 'manifests');
+  await writeFile(join(manifests, `${MANIFEST}.zst`), 'frame');
+  const gained = await collectReport(ctx, quiet.next, cache);
+  assert.deepEqual(gained.status?.holdings.map((h) => h.packageId), ids);
+  assert.notEqual(cache.key, key);
+
+  await rm(join(manifests, `${MANIFEST}.zst`));
+  const lost = await collectReport(ctx, gained.next, cache);
+  assert.deepEqual(lost.status?.holdings, []);
 });

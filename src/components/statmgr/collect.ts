@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hasManifest } from '../../content/library.js';
-import { getLocalSite, listDps, listPackages, listStatusMessages, type StatusMessage } from '../../db/index.js';
+import { getLocalSite, listDps, listPackages, listStatusMessages, type Package, type StatusMessage } from '../../db/index.js';
 import { isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
 import type { SitePayload, StatusPayload } from '../../formats/bundle.js';
 import type { SiteContext } from '../../site/context.js';
@@ -45,6 +47,16 @@ const MAX_GAPS = 200;
 /** A cursor further ahead of this clock than this means the clock went back: everything is read again. */
 const CLOCK_SLACK_MS = 60_000;
 
+/**
+ * Kept by the reporter between looks, in memory: the holdings last found and
+ * what they were found from (the received versions, and the time the
+ * library's manifests folder last changed).
+ */
+export interface HoldingsCache {
+  key?: string;
+  holdings?: StatusPayload['holdings'];
+}
+
 export interface Collected {
   parent: string | null;
   status: StatusPayload | undefined;
@@ -69,7 +81,7 @@ function definition(s: SiteNode, url: string | undefined): SitePayload['sites'][
  * this site's library holds of them, status messages about them, and the
  * definitions of this site, the sites below it and their DPs.
  */
-export async function collectReport(ctx: SiteContext, state: ReportState): Promise<Collected> {
+export async function collectReport(ctx: SiteContext, state: ReportState, cache: HoldingsCache = {}): Promise<Collected> {
   const local = await getLocalSite(ctx.db);
   const parent = local?.parentCode ?? null;
   const next: ReportState = { ...state, dps: { ...state.dps } };
@@ -92,12 +104,7 @@ export async function collectReport(ctx: SiteContext, state: ReportState): Promi
   const { dps, cursor } = await changedDpStates(ctx, state, next, codes);
   if (cursor !== undefined) next.dpCursor = cursor;
 
-  const holdings: StatusPayload['holdings'] = [];
-  for (const p of received) {
-    if (p.manifestSha256 !== null && (await hasManifest({ dir: ctx.paths.library }, p.manifestSha256))) {
-      holdings.push({ packageId: p.id, sourceVersion: p.sourceVersion, manifest: p.manifestSha256 });
-    }
-  }
+  const holdings = await heldVersions(ctx, received, cache);
   const holdingHash = hash(holdings);
   const holdingsChanged = holdingHash !== state.holdings;
   next.holdings = holdingHash;
@@ -198,4 +205,29 @@ async function newMessages(ctx: SiteContext, state: ReportState): Promise<{ foun
   const open = Object.keys(gaps).map(Number).sort((a, b) => a - b);
   for (const id of open.slice(0, Math.max(0, open.length - MAX_GAPS))) delete gaps[String(id)];
   return { found: [...late, ...fresh], gaps, lastId: fresh[fresh.length - 1]?.id };
+}
+
+/**
+ * The received versions whose manifest this site's library holds. Looking
+ * costs a file check per package; it is done again only when the received
+ * versions or the library's manifests folder (a manifest added or removed
+ * changes its modification time) changed since the last look.
+ */
+async function heldVersions(ctx: SiteContext, received: Package[], cache: HoldingsCache): Promise<StatusPayload['holdings']> {
+  const folder = join(ctx.paths.library, 'manifests');
+  const changed = await stat(folder, { bigint: true }).then(
+    (st) => st.mtimeNs.toString(),
+    () => 'none',
+  );
+  const key = hash({ changed, received: received.map((p) => [p.id, p.sourceVersion, p.manifestSha256]) });
+  if (cache.key === key && cache.holdings !== undefined) return cache.holdings;
+  const holdings: StatusPayload['holdings'] = [];
+  for (const p of received) {
+    if (p.manifestSha256 !== null && (await hasManifest({ dir: ctx.paths.library }, p.manifestSha256))) {
+      holdings.push({ packageId: p.id, sourceVersion: p.sourceVersion, manifest: p.manifestSha256 });
+    }
+  }
+  cache.key = key;
+  cache.holdings = holdings;
+  return holdings;
 }

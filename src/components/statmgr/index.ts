@@ -7,7 +7,7 @@ import { REPLICATION_FORMAT, RPT_SUFFIX, serialize, stampedName } from '../../fo
 import { dropFile } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
-import { EMPTY_STATE, type ReportState, collectReport } from './collect.js';
+import { EMPTY_STATE, type HoldingsCache, type ReportState, collectReport } from './collect.js';
 
 export interface StatusReporterOptions {
   /** Period of the check for changes (default 2000 ms). */
@@ -41,6 +41,7 @@ export class StatusReporter implements Component {
   private readonly batchMs: number;
   private readonly statePath: string;
   private state: ReportState = EMPTY_STATE;
+  private readonly holdings: HoldingsCache = {};
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -116,7 +117,7 @@ export class StatusReporter implements Component {
   }
 
   private async round(): Promise<void> {
-    const { parent, status, site, next } = await collectReport(this.ctx, this.state);
+    const { parent, status, site, next } = await collectReport(this.ctx, this.state, this.holdings);
     if (parent === null) return;
     const created = new Date().toISOString();
     const outbox = this.ctx.paths.replmgrOutbound.high;
