@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/output.js';
@@ -10,15 +11,19 @@ import { isSitecastError } from '../../src/errors.js';
 import { initSite } from '../../src/site/init.js';
 import { initChildSite } from '../../src/site/join.js';
 import { startSite } from '../../src/site/server.js';
-import { tempDir } from '../helpers/fixtures.js';
 import { FAST, api, freePort } from '../helpers/hierarchy.js';
 
 async function central(t: { after: (fn: () => Promise<void>) => void }): Promise<{ dir: string; root: string; token: string; handle: Awaited<ReturnType<typeof startSite>> }> {
-  const dir = await tempDir(t, 'sitecast-join');
+  // One hook, so the site stops (and its components write their last log lines) before its folder goes.
+  const dir = await mkdtemp(join(tmpdir(), 'sitecast-join-'));
+  let handle: Awaited<ReturnType<typeof startSite>> | undefined;
+  t.after(async () => {
+    await handle?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
   const root = join(dir, 'cen');
   const token = (await initSite(root, { code: 'CEN', listen: '127.0.0.1:0' })).adminToken;
-  const handle = await startSite(root, FAST);
-  t.after(() => handle.close());
+  handle = await startSite(root, FAST);
   return { dir, root, token, handle };
 }
 
