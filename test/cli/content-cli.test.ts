@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describeTree, makeTree, tempDir } from '../helpers/fixtures.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
+import { VERSION } from '../../src/cli/main.js';
 
 const run = (args: string[]): Promise<CliResult> => runCli(args, null);
 
@@ -89,6 +90,14 @@ test('the installed bin runs, stays quiet on stderr when piped, and prints help'
   const help = spawnSync(process.execPath, [bin, 'content', '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   for (const cmd of ['ingest', 'extract', 'verify', 'delta', 'apply', 'pack', 'unpack', 'gc']) assert.match(help.stdout, new RegExp(`\\b${cmd}\\b`));
+  for (const flag of ['--version', '-V']) {
+    const version = spawnSync(process.execPath, [bin, flag], { encoding: 'utf8' });
+    assert.equal(version.status, 0);
+    assert.equal(version.stdout, `${VERSION}\n`);
+  }
+  // A command's own --version option is not the program's.
+  const misplaced = spawnSync(process.execPath, [bin, 'content', '--version'], { encoding: 'utf8' });
+  assert.equal(misplaced.status, 2);
 });
 
 test('on a terminal, ingest draws a progress bar on stderr and still prints the result', { skip: spawnSync('script', ['--version']).status !== 0 && 'needs script(1) for a pseudo-terminal' }, async (t) => {
