@@ -75,6 +75,8 @@ export async function copyChunks(siteLibraryDir: string, dpLibraryDir: string, i
   let copied = 0;
   let copiedBytes = 0;
   const codec = options.verify === true ? new ChunkCodec() : undefined;
+  /** Prefix folders known to exist (one mkdir each, not one per chunk). */
+  const made = new Set<string>();
   await forEachBounded(chunks.keys(), 8, async (hash) => {
     signal?.throwIfAborted();
     const target = chunkPath(dp.dir, hash);
@@ -86,7 +88,11 @@ export async function copyChunks(siteLibraryDir: string, dpLibraryDir: string, i
     // one must not damage the other. The kernel copies (copy_file_range).
     const tmp = `${target}.${process.pid}.${copied}.tmp`;
     try {
-      await mkdir(dirname(target), { recursive: true });
+      const folder = dirname(target);
+      if (!made.has(folder)) {
+        await mkdir(folder, { recursive: true });
+        made.add(folder);
+      }
       await copyFile(source, tmp);
       await chmod(tmp, 0o444);
       await rename(tmp, target);
