@@ -31,11 +31,20 @@ export interface ReplicationSentTable {
   sent_at: string;
 }
 
+/** A version this site could not take for want of its base (migration 008): the parent is asked for the whole version. */
+export interface WantedVersionTable {
+  package_id: string;
+  source_version: number;
+  manifest_sha256: string;
+  since: string;
+}
+
 export type HierarchyTables = {
   site: SiteTable & { url: string | null };
   join_tokens: JoinTokenTable;
   site_holdings: SiteHoldingTable;
   replication_sent: ReplicationSentTable;
+  wanted_versions: WantedVersionTable;
 };
 
 /** The site database with the hierarchy's tables in view. */

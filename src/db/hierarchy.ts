@@ -273,3 +273,57 @@ export async function recordSent(site: SiteDb, input: SentRecord): Promise<void>
       .execute(),
   );
 }
+
+/** A version of a package this site needs whole (its delta's base is gone), and since when. */
+export interface WantedVersion {
+  packageId: string;
+  sourceVersion: number;
+  manifest: string;
+  since: string;
+}
+
+const wantedSchema = z.object({ packageId: packageIdSchema, sourceVersion: z.number().int().min(1), manifest: sha256Schema, since: isoTimeSchema });
+
+/** Records that this site needs a version whole; a newer version wanted replaces an older one. */
+export async function recordWanted(site: SiteDb, input: WantedVersion): Promise<void> {
+  const v = parseInput(wantedSchema, input, 'wanted version');
+  await guard(site, `wanted version of ${v.packageId}`, () =>
+    hierarchyDb(site)
+      .insertInto('wanted_versions')
+      .values({ package_id: v.packageId, source_version: v.sourceVersion, manifest_sha256: v.manifest, since: v.since })
+      .onConflict((oc) =>
+        oc
+          .column('package_id')
+          .doUpdateSet({ source_version: v.sourceVersion, manifest_sha256: v.manifest, since: v.since })
+          .where('wanted_versions.source_version', '<', v.sourceVersion),
+      )
+      .execute(),
+  );
+}
+
+export async function listWanted(site: SiteDb): Promise<WantedVersion[]> {
+  const rows = await guard(site, 'wanted versions', () => hierarchyDb(site).selectFrom('wanted_versions').selectAll().orderBy('package_id').execute());
+  return rows.map((r) => ({ packageId: r.package_id, sourceVersion: Number(r.source_version), manifest: r.manifest_sha256, since: r.since }));
+}
+
+/** Forgets a wanted version once this version (or a newer one) of the package was applied. */
+export async function clearWanted(site: SiteDb, packageId: string, appliedVersion: number): Promise<void> {
+  await guard(site, `wanted version of ${packageId}`, () =>
+    hierarchyDb(site).deleteFrom('wanted_versions').where('package_id', '=', packageId).where('source_version', '<=', appliedVersion).execute(),
+  );
+}
+
+/**
+ * A child lacks the base of a version sent to it: what was recorded of its
+ * holding and of the last send is dropped, so the next send of the package
+ * to it is planned afresh, as the whole version.
+ */
+export async function forgetHoldingAndSend(site: SiteDb, code: string, packageId: string): Promise<void> {
+  const db = hierarchyDb(site);
+  await guard(site, `holding of ${packageId} at ${code}`, () =>
+    db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('site_holdings').where('site_code', '=', code).where('package_id', '=', packageId).execute();
+      await trx.deleteFrom('replication_sent').where('site_code', '=', code).where('package_id', '=', packageId).execute();
+    }),
+  );
+}

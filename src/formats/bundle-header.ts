@@ -78,6 +78,16 @@ export const statusPayloadSchema = z.strictObject({
   dps: z.array(statusDpRowSchema).max(20_000),
   /** What the sender's own library holds, per package: the base of the next delta. */
   holdings: z.array(z.strictObject({ packageId: packageIdSchema, sourceVersion: z.number().int().min(1), manifest: sha256Schema })).max(20_000),
+  /**
+   * Versions the sender refused for want of their base (a delta against a
+   * version its library no longer holds), and since when: the parent sends
+   * them whole. Absent when there are none (a parent of an older build then
+   * still reads the report).
+   */
+  wants: z
+    .array(z.strictObject({ packageId: packageIdSchema, sourceVersion: z.number().int().min(1), manifest: sha256Schema, since: isoTimeSchema }))
+    .max(20_000)
+    .optional(),
   messages: z
     .array(
       z.strictObject({

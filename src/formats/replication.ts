@@ -72,7 +72,11 @@ export function parseReplicationRequest(name: string, text: Buffer): Replication
   if (!name.endsWith(RPT_SUFFIX)) throw bad(name, 'not a .RPT file');
   const result = replicationRequestSchema.safeParse(parseJsonFile(name, text, MAX_FILE));
   if (!result.success) throw bad(name, `does not parse: ${describe(result.error)}`);
-  if (result.data.kind === 'package' && name !== `${result.data.package}${RPT_SUFFIX}`) throw bad(name, `the body names package ${result.data.package}`);
+  if (result.data.kind === 'package') {
+    // `<PKGID>.RPT`, or `<PKGID>-<SITE>.RPT` for one child alone (a version resent whole), so it never replaces the package's own request.
+    const forOne = result.data.sites.length === 1 ? `${result.data.package}-${result.data.sites[0]}${RPT_SUFFIX}` : undefined;
+    if (name !== `${result.data.package}${RPT_SUFFIX}` && name !== forOne) throw bad(name, `the body names package ${result.data.package}`);
+  }
   return result.data;
 }
 

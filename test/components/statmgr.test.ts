@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { EMPTY_STATE, type HoldingsCache, LATE_COMMIT_WINDOW_MS, type ReportState, collectReport } from '../../src/components/statmgr/collect.js';
 import { openLibrary } from '../../src/content/library.js';
 import { addDp, createPackage, setDpStatus, setTargets } from '../../src/db/index.js';
-import { setLocalSite, upsertSite } from '../../src/db/hierarchy.js';
+import { clearWanted, recordWanted, setLocalSite, upsertSite } from '../../src/db/hierarchy.js';
 import { storeReceivedPackage } from '../../src/db/received.js';
 import { newSite, openContext } from '../helpers/site.js';
 
@@ -163,4 +163,18 @@ test('statmgr: holdings (received versions whose manifest the library holds) are
   await rm(join(manifests, `${MANIFEST}.zst`));
   const lost = await collectReport(ctx, gained.next, cache);
   assert.deepEqual(lost.status?.holdings, []);
+});
+
+test('statmgr: versions wanted whole go up once, with the report; none, no field', async (t) => {
+  const { ctx, ids } = await childSite(t, 2, 1);
+  const first = await collectReport(ctx, EMPTY_STATE);
+  assert.equal(first.status?.wants, undefined, 'nothing wanted: no field (a parent of an older build reads the report)');
+  const since = new Date().toISOString();
+  await recordWanted(ctx.db, { packageId: ids[1] as string, sourceVersion: 2, manifest: 'b'.repeat(64), since });
+  const wanted = await collectReport(ctx, first.next);
+  assert.deepEqual(wanted.status?.wants, [{ packageId: ids[1], sourceVersion: 2, manifest: 'b'.repeat(64), since }]);
+  assert.equal((await collectReport(ctx, wanted.next)).status, undefined, 'the same want is not reported twice');
+  await clearWanted(ctx.db, ids[1] as string, 2);
+  const cleared = await collectReport(ctx, wanted.next);
+  assert.ok(cleared.status !== undefined && cleared.status.wants === undefined, 'a report tells the want is gone');
 });

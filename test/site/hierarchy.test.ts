@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { getSent, listSiteNodes } from '../../src/db/hierarchy.js';
+import { getHolding, getSent, listSiteNodes, listWanted } from '../../src/db/hierarchy.js';
 import { describeTree, makeTree, randomBytesFrom } from '../helpers/fixtures.js';
 import { api, startLab } from '../helpers/hierarchy.js';
 import { eventually } from '../helpers/site.js';
@@ -84,4 +84,42 @@ test('a package targeted at DPs of CEN, PRI and SEC flows down, updates travel a
   // Status messages about the package from below reached the central site.
   const messages = await api(cen, 'GET', `/api/v1/status-messages?package=${id}&site=SEC`);
   assert.ok((messages.json as { messages: { text: string }[] }).messages.some((m) => /installed on DP dp1/.test(m.text)));
+});
+
+test('a child that lost the version a delta was made against refuses it, says it wants the version whole, and gets it whole', async (t) => {
+  const lab = await startLab(t, ['CEN', 'PRI']);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  const dp = await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, 'dp-pri'), site: 'PRI' });
+  assert.equal(dp.status, 201, JSON.stringify(dp.json));
+  await eventually('PRI has its DP', async () => ((await api(pri, 'GET', '/api/v1/dps')).json as { dps: unknown[] }).dps.length === 1 || undefined);
+
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'lost-base');
+  const created = await api(cen, 'POST', '/api/v1/packages', { name: 'Lost base', sourcePath: src, version: '1.0' });
+  const id = (created.json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
+  await eventually('PRI installed version 1', async () => allAt(await statusAtCentral(lab, id), 1, 1), 60_000);
+  const first = await getSent(cen.handle.ctx.db, 'PRI', id);
+  assert.ok(first !== undefined);
+  await eventually('CEN knows PRI holds version 1', async () => ((await getHolding(cen.handle.ctx.db, 'PRI', id))?.sourceVersion === 1 ? true : undefined));
+
+  // PRI's library loses version 1 (a restore from an old backup, a clean-up by hand): CEN still plans a delta against it.
+  const v1 = (await api(pri, 'GET', `/api/v1/packages/${id}`)).json as { manifestSha256: string };
+  const library = join(pri.root, 'library', 'manifests');
+  for (const name of await readdir(library)) if (name.startsWith(v1.manifestSha256)) await rm(join(library, name));
+
+  await writeFile(join(src, 'README.txt'), 'version two\n');
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/update`)).status, 200);
+  await eventually('PRI installed version 2', async () => allAt(await statusAtCentral(lab, id), 2, 1), 60_000);
+  assert.deepEqual(await describeTree(join(lab.dir, 'dp-pri', 'SMSPKG', id)), await describeTree(src));
+
+  // The delta was refused at PRI, and the version went again, whole.
+  const bad = await readdir(join(pri.root, 'inboxes', 'despoolr.box', 'receive', 'bad'));
+  assert.ok(bad.some((n) => n.startsWith(`P-${id}-`)), `the refused delta is kept in bad/: ${bad.join(', ')}`);
+  const second = await getSent(cen.handle.ctx.db, 'PRI', id);
+  assert.ok(second !== undefined && second.sourceVersion === 2 && second.bytes > first.bytes / 2, `the resend (${second?.bytes} bytes) is the whole version, not a delta (first send ${first.bytes} bytes)`);
+  const messages = (await api(cen, 'GET', `/api/v1/status-messages?package=${id}`)).json as { messages: { text: string; severity: string }[] };
+  assert.ok(messages.messages.some((m) => m.severity === 'warning' && /PRI cannot build source version 2 .* sending source version 2 whole/.test(m.text)));
+  await eventually('PRI no longer wants anything', async () => ((await listWanted(pri.handle.ctx.db)).length === 0 ? true : undefined));
 });

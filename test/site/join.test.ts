@@ -16,14 +16,15 @@ import { FAST, api, freePort } from '../helpers/hierarchy.js';
 async function central(t: { after: (fn: () => Promise<void>) => void }): Promise<{ dir: string; root: string; token: string; handle: Awaited<ReturnType<typeof startSite>> }> {
   // One hook, so the site stops (and its components write their last log lines) before its folder goes.
   const dir = await mkdtemp(join(tmpdir(), 'sitecast-join-'));
-  let handle: Awaited<ReturnType<typeof startSite>> | undefined;
+  const running: { handle?: Awaited<ReturnType<typeof startSite>> } = {};
   t.after(async () => {
-    await handle?.close();
+    await running.handle?.close();
     await rm(dir, { recursive: true, force: true });
   });
   const root = join(dir, 'cen');
   const token = (await initSite(root, { code: 'CEN', listen: '127.0.0.1:0' })).adminToken;
-  handle = await startSite(root, FAST);
+  const handle = await startSite(root, FAST);
+  running.handle = handle;
   return { dir, root, token, handle };
 }
 

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { importArchive } from '../../content/import.js';
 import { hasManifest } from '../../content/library.js';
 import { addStatusMessage, getPackage } from '../../db/index.js';
+import { clearWanted, recordWanted } from '../../db/hierarchy.js';
 import { storeReceivedPackage } from '../../db/received.js';
-import { SitecastError, ioError } from '../../errors.js';
+import { SitecastError, ioError, isSitecastError } from '../../errors.js';
 import { type BundleHeader, type VerifiedBundle, extractBundleContent } from '../../formats/bundle.js';
 import type { SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
@@ -20,6 +21,21 @@ type PackageHeader = Extract<BundleHeader, { kind: 'package' }>;
  * bundle leaves the database as it was.
  */
 export async function applyPackage(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle, header: PackageHeader): Promise<void> {
+  try {
+    await apply(ctx, log, bundle, header);
+  } catch (err) {
+    if (isSitecastError(err, 'SITECAST_E_MISSING_BASE')) {
+      // The bundle is refused as before; the parent hears (status up) that this version is wanted whole.
+      const def = header.package;
+      await recordWanted(ctx.db, { packageId: def.id, sourceVersion: def.sourceVersion, manifest: def.manifest, since: new Date().toISOString() });
+      log.warn(`${header.id}: ${def.id} source version ${def.sourceVersion} cannot be built here (its base is gone); the parent will be asked for the whole version`);
+      ctx.wake('statmgr');
+    }
+    throw err;
+  }
+}
+
+async function apply(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle, header: PackageHeader): Promise<void> {
   const def = header.package;
   const held = await getPackage(ctx.db, def.id);
   if (held !== undefined && def.sourceVersion < held.sourceVersion) {
@@ -50,6 +66,7 @@ export async function applyPackage(ctx: SiteContext, log: ComponentLog, bundle: 
     }
   }
   const stored = await storeReceivedPackage(ctx.db, def);
+  await clearWanted(ctx.db, def.id, def.sourceVersion);
   ctx.wake('dbmon');
   const targets = def.targets.map((t) => `${t.site}/${t.dp}`).join(', ');
   const text = `${def.id} source version ${def.sourceVersion} received from ${header.from} (${how}); targets ${targets}`;

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasManifest } from '../../content/library.js';
 import { getLocalSite, listDps, listPackages, listStatusMessages, type Package, type StatusMessage } from '../../db/index.js';
-import { isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
+import { isAtOrBelow, listSiteNodes, listWanted, type SiteNode } from '../../db/hierarchy.js';
 import type { SitePayload, StatusPayload } from '../../formats/bundle.js';
 import type { SiteContext } from '../../site/context.js';
 
@@ -19,6 +19,8 @@ export interface ReportState {
   /** The newest `updated_at` of the DP status rows looked at; absent: none yet, read them all. */
   dpCursor?: string | undefined;
   holdings: string;
+  /** Fingerprint of the wanted versions last reported ('' or absent: none). */
+  wants?: string | undefined;
   sites: string;
   /** Status messages up to this id were looked at. */
   messageId: number;
@@ -108,6 +110,10 @@ export async function collectReport(ctx: SiteContext, state: ReportState, cache:
   const holdingHash = hash(holdings);
   const holdingsChanged = holdingHash !== state.holdings;
   next.holdings = holdingHash;
+  const wants = (await listWanted(ctx.db)).filter((w) => ids.has(w.packageId));
+  const wantHash = wants.length === 0 ? '' : hash(wants);
+  const wantsChanged = wantHash !== (state.wants ?? '');
+  next.wants = wantHash;
 
   const { found, gaps, lastId } = await newMessages(ctx, state);
   next.messageGaps = gaps;
@@ -118,8 +124,8 @@ export async function collectReport(ctx: SiteContext, state: ReportState, cache:
 
   const named = new Set(dps.map((r) => r.site));
   const status =
-    dps.length > 0 || holdingsChanged || messages.length > 0
-      ? { sites: siteDefs.filter((s) => named.has(s.code) && s.code !== ctx.siteCode), dps, holdings, messages }
+    dps.length > 0 || holdingsChanged || wantsChanged || messages.length > 0
+      ? { sites: siteDefs.filter((s) => named.has(s.code) && s.code !== ctx.siteCode), dps, holdings, messages, ...(wants.length > 0 ? { wants } : {}) }
       : undefined;
   return { parent, status, site, next };
 }

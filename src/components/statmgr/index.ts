@@ -21,6 +21,7 @@ const stateSchema = z.strictObject({
   dps: z.record(z.string(), z.string()),
   dpCursor: z.string().optional(),
   holdings: z.string(),
+  wants: z.string().optional(),
   sites: z.string(),
   messageId: z.number().int().min(0),
   messageGaps: z.record(z.string().regex(/^[1-9][0-9]*$/), z.string()).optional(),
