@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractManifest } from '../../src/content/extract.js';
 import { importArchive } from '../../src/content/import.js';
@@ -194,4 +194,26 @@ test('a restart resumes a wake-up file left in the inbox and DPs left pending', 
   await statusWhen(h.ctx, orphanId, (s) => s.state === 'installed');
   assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP1', pkgId)), await describeTree(src));
   assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP2', orphanId)), await describeTree(src));
+});
+
+test('the package archive cannot be written (smspkg is not a folder): the DPs are installed meanwhile, the package is retried, and completes once smspkg is writable', async (t) => {
+  const site = await newSite(t);
+  const src = join(site.dir, 'src');
+  await makeTree(src);
+  const smspkg = join(site.root, 'smspkg');
+  await rm(smspkg, { recursive: true, force: true });
+  await writeFile(smspkg, 'not a folder');
+  const h = await start(site);
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1']);
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP1', pkg.id)), await describeTree(src));
+  // Not done: the wake-up file stays, and no instruction file went out without the archive.
+  await eventually('distmgr logged the failed archive', async () => (/smspkg/.test(await readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8')) ? true : undefined));
+  assert.ok((await readdir(join(site.root, 'inboxes', 'distmgr.box'))).includes(`${pkg.id}.PKN`));
+  assert.deepEqual(await readdir(join(site.root, 'mp', 'pkginfo')), []);
+
+  await rm(smspkg);
+  await mkdir(smspkg);
+  await eventually('the archive written on a retry', async () => ((await stat(join(smspkg, `${pkg.id}.pkg`)).catch(() => undefined)) !== undefined ? true : undefined), 15_000);
+  await eventually('instruction files at the MP', async () => ((await readdir(join(site.root, 'mp', 'pkginfo'))).length === 3 ? true : undefined), 15_000);
 });

@@ -100,12 +100,28 @@ export async function distributePackage(job: PackageJob, packageId: string): Pro
   const state = await ensureIngested(job, pkg, local);
   if (state === undefined) return 'failed';
   signalCheck(job);
-  if (!state.packed || !(await exists(pkgArchivePath(ctx.paths.smspkg, packageId)))) {
+  // The package archive is written while the DPs are installed (neither needs the other); the package is done when both are.
+  const packing = (async () => {
+    if (state.packed && (await exists(pkgArchivePath(ctx.paths.smspkg, packageId)))) return;
     const packed = await packManifest(ctx.paths.library, state.manifest, pkgArchivePath(ctx.paths.smspkg, packageId));
     state.packed = true;
     await writeState(ctx.paths.distmgrState, state);
     log.info(`${packageId}: smspkg/${packageId}.pkg written (${packed.bytes} bytes, ${packed.chunks} chunks)`);
+  })();
+  packing.catch(() => undefined); // observed below, whichever way this goes
+  try {
+    return await installAndPublish(job, pkg, state, local, packing);
+  } catch (err) {
+    // Never left running; the first failure is the one reported.
+    await packing.catch(() => undefined);
+    throw err;
   }
+}
+
+/** Installs on the local DPs while `packing` runs, then (packing done: one writer of the state at a time) the instruction files. */
+async function installAndPublish(job: PackageJob, pkg: Package, state: PackageState, local: Dp[], packing: Promise<void>): Promise<PackageOutcome> {
+  const { ctx, log } = job;
+  const packageId = pkg.id;
   await requestReplication(ctx, log, pkg);
 
   const statuses = new Map((await getPackageStatus(ctx.db, packageId)).filter((s) => s.site === ctx.siteCode).map((s) => [s.dp, s]));
@@ -119,6 +135,7 @@ export async function distributePackage(job: PackageJob, packageId: string): Pro
     const ok = await installOne(job, pkg, state, dp, statuses.get(dp.name), refresh.get(dp.name));
     if (!ok) waiting.push(dp.name);
   });
+  await packing;
   signalCheck(job);
 
   const after = new Map((await getPackageStatus(ctx.db, packageId)).map((s) => [`${s.site}/${s.dp}`, s]));
