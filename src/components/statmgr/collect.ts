@@ -80,7 +80,8 @@ function definition(s: SiteNode, url: string | undefined): SitePayload['sites'][
 /**
  * Everything the parent should hear that it has not yet: DP states of
  * packages received from above (this site's DPs and those below it), what
- * this site's library holds of them, status messages about them, and the
+ * this site's library holds of them, the versions it needs whole (a delta
+ * refused for a missing base), status messages about them, and the
  * definitions of this site, the sites below it and their DPs.
  */
 export async function collectReport(ctx: SiteContext, state: ReportState, cache: HoldingsCache = {}): Promise<Collected> {
