@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { Compressor, Decompressor } from 'zstd-napi';
 import zstd from 'zstd-napi/binding.js';
 import { SitecastError, ioError } from '../errors.js';
 import type { Sha256Hex } from './types.js';
@@ -27,41 +26,35 @@ export function sha256(data: Uint8Array): Sha256Hex {
 }
 
 export class ChunkCodec {
-  private readonly compressor = new Compressor();
-  private readonly decompressor = new Decompressor();
   private readonly dctx = new zstd.DCtx();
   private readonly cctx = new zstd.CCtx();
+  /** For {@link compress}: frames are made in it, then copied out at their size. */
+  private readonly scratch = new ChunkScratch();
 
   constructor(level = CHUNK_LEVEL) {
-    this.compressor.setParameters({ compressionLevel: level, checksumFlag: false, contentSizeFlag: true });
     this.cctx.setParameter(zstd.CParameter.compressionLevel, level);
     this.cctx.setParameter(zstd.CParameter.checksumFlag, 0);
     this.cctx.setParameter(zstd.CParameter.contentSizeFlag, 1);
   }
 
   compress(data: Uint8Array): Buffer {
-    return this.compressor.compress(data);
+    return Buffer.from(this.compressInto(data, this.scratch));
   }
 
   /** The same frame as {@link compress}, written into `scratch.frame` (grown if needed); valid until the scratch is used again. */
   compressInto(data: Uint8Array, scratch: ChunkScratch): Uint8Array {
-    const bound = zstd.compressBound(data.length);
-    if (scratch.frame.length < bound) scratch.frame = Buffer.allocUnsafe(bound);
-    return scratch.frame.subarray(0, this.cctx.compress2(scratch.frame, data));
+    const frame = scratch.frameFor(zstd.compressBound(data.length));
+    return frame.subarray(0, this.cctx.compress2(frame, data));
   }
 
   /** Decompresses and checks the SHA-256; a mismatch or a broken frame is a corrupt chunk. */
   decompressVerified(hash: Sha256Hex, frame: Uint8Array, expectedSize?: number): Buffer {
-    singleFrameContentSize(frame, expectedSize ?? MAX_CHUNK, `chunk ${hash}`);
-    let data: Buffer;
-    try {
-      data = this.decompressor.decompress(frame);
-    } catch (err) {
-      throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `chunk ${hash} does not decompress`, { cause: err });
-    }
-    if ((expectedSize !== undefined && data.length !== expectedSize) || sha256(data) !== hash) {
+    const size = singleFrameContentSize(frame, expectedSize ?? MAX_CHUNK, `chunk ${hash}`);
+    if (expectedSize !== undefined && size !== expectedSize) {
       throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `chunk ${hash} does not match its SHA-256`);
     }
+    const data = Buffer.allocUnsafe(size);
+    this.decompressInto(hash, frame, data, size);
     return data;
   }
 
@@ -86,62 +79,57 @@ export class ChunkCodec {
   }
 }
 
+/** A whole file read into the buffer `room(size)` gives; returns the view of its bytes. */
+function readWholeInto(path: string, room: (size: number) => Buffer): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = room(size);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Buffers a thread reuses from chunk to chunk (compressed frame in, bytes
  * out), grown when a larger chunk comes; see {@link readChunkInto}.
  */
 export class ChunkScratch {
-  frame = Buffer.allocUnsafe(1 << 20);
-  data = Buffer.allocUnsafe(1 << 20);
+  private frame = Buffer.alloc(0);
+  private data = Buffer.alloc(0);
 
-  /** `data`, at least `size` bytes long. */
+  /** The frame buffer, at least `size` bytes long. */
+  frameFor(size: number): Buffer {
+    if (this.frame.length < size) this.frame = Buffer.allocUnsafe(Math.max(size, 1 << 20));
+    return this.frame;
+  }
+
+  /** The data buffer, at least `size` bytes long. */
   dataFor(size: number): Buffer {
-    if (this.data.length < size) this.data = Buffer.allocUnsafe(size);
+    if (this.data.length < size) this.data = Buffer.allocUnsafe(Math.max(size, 1 << 20));
     return this.data;
   }
 
-  /** A whole file read into `data` (grown if needed); returns the view of its bytes. */
+  /** A whole file read into the data buffer; returns the view of its bytes. */
   readFile(path: string): Buffer {
-    const fd = openSync(path, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      const data = this.dataFor(size);
-      let off = 0;
-      while (off < size) {
-        const n = readSync(fd, data, off, size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      return data.subarray(0, off);
-    } finally {
-      closeSync(fd);
-    }
+    return readWholeInto(path, (size) => this.dataFor(size));
   }
 }
 
-/** A chunk's compressed frame read into `scratch.frame` (grown if needed); returns the view of its bytes. */
+/** A chunk's compressed frame read into the scratch's frame buffer; returns the view of its bytes. */
 function readChunkFrameInto(libraryDir: string, hash: Sha256Hex, scratch: ChunkScratch): Buffer {
-  let fd: number;
   try {
-    fd = openSync(chunkPath(libraryDir, hash), 'r');
+    return readWholeInto(chunkPath(libraryDir, hash), (size) => scratch.frameFor(size));
   } catch (err) {
     if (isMissing(err)) throw new SitecastError('SITECAST_E_NOT_FOUND', `chunk ${hash} is missing from the library`);
     throw ioError(`cannot read chunk ${hash}`, err);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (scratch.frame.length < size) scratch.frame = Buffer.allocUnsafe(size);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, scratch.frame, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return scratch.frame.subarray(0, off);
-  } catch (err) {
-    throw ioError(`cannot read chunk ${hash}`, err);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -5,6 +5,7 @@ import { isSitecastError } from '../../errors.js';
 import type { BundleHeader, SitePayload } from '../../formats/bundle.js';
 import { REPLICATION_FORMAT, RPT_SUFFIX, serialize, stampedName } from '../../formats/replication.js';
 import { dropFile } from '../../inbox/index.js';
+import { writeReplicationRequest } from '../distmgr/replicate.js';
 import type { SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
 
@@ -49,7 +50,6 @@ export async function applyStatus(ctx: SiteContext, log: ComponentLog, header: S
   for (const h of header.status.holdings) {
     if (await exists(h.packageId)) await setHolding(ctx.db, { site: header.from, packageId: h.packageId, sourceVersion: h.sourceVersion, manifest: h.manifest });
   }
-  const resend: string[] = [];
   for (const w of header.status.wants ?? []) {
     const pkg = await getPackage(ctx.db, w.packageId);
     if (pkg === undefined || pkg.sourceVersion < w.sourceVersion) continue;
@@ -57,17 +57,11 @@ export async function applyStatus(ctx: SiteContext, log: ComponentLog, header: S
     const sent = await getSent(ctx.db, header.from, w.packageId);
     if (sent !== undefined && sent.sentAt > w.since && sent.sourceVersion >= w.sourceVersion) continue;
     await forgetHoldingAndSend(ctx.db, header.from, w.packageId);
-    await dropFile(
-      ctx.paths.replmgrOutbound[pkg.priority],
-      `${pkg.id}-${header.from}${RPT_SUFFIX}`,
-      serialize({ format: REPLICATION_FORMAT, kind: 'package', package: pkg.id, sourceVersion: pkg.sourceVersion, sites: [header.from], created: new Date().toISOString() }),
-    );
+    await writeReplicationRequest(ctx, pkg, [header.from], { alone: true });
     const text = `${header.from} cannot build source version ${w.sourceVersion} of ${pkg.id} (the version its delta was made against is gone there); sending source version ${pkg.sourceVersion} whole`;
     log.warn(`${header.id}: ${text}`);
     await addStatusMessage(ctx.db, { severity: 'warning', component: 'despooler', site: ctx.siteCode, packageId: pkg.id, text });
-    resend.push(pkg.id);
   }
-  if (resend.length > 0) ctx.wake('replmgr');
   let messages = 0;
   for (const m of header.status.messages) {
     if (!mine(m.site)) continue;

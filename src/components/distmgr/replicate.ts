@@ -24,12 +24,24 @@ export async function requestReplication(ctx: SiteContext, log: ComponentLog, pk
   }
   if (children.size === 0) return [];
   const list = [...children].sort();
+  const name = await writeReplicationRequest(ctx, pkg, list);
+  log.info(`${pkg.id}: ${name} written to replmgr.box/outbound/${pkg.priority} for ${list.join(', ')}`);
+  return list;
+}
+
+/**
+ * Writes the replication request of a package's current version into
+ * `replmgr.box/outbound/<priority>/` and wakes Replication Manager; returns
+ * its name: `<PKGID>.RPT`, or with `alone` (one child, a version resent
+ * whole) `<PKGID>-<CHILD>.RPT`, which never replaces the package's own.
+ */
+export async function writeReplicationRequest(ctx: SiteContext, pkg: Package, sites: string[], options: { alone?: boolean } = {}): Promise<string> {
+  const name = options.alone === true && sites.length === 1 ? `${pkg.id}-${sites[0]}${RPT_SUFFIX}` : `${pkg.id}${RPT_SUFFIX}`;
   await dropFile(
     ctx.paths.replmgrOutbound[pkg.priority],
-    `${pkg.id}${RPT_SUFFIX}`,
-    serialize({ format: REPLICATION_FORMAT, kind: 'package', package: pkg.id, sourceVersion: pkg.sourceVersion, sites: list, created: new Date().toISOString() }),
+    name,
+    serialize({ format: REPLICATION_FORMAT, kind: 'package', package: pkg.id, sourceVersion: pkg.sourceVersion, sites, created: new Date().toISOString() }),
   );
   ctx.wake('replmgr');
-  log.info(`${pkg.id}: ${pkg.id}${RPT_SUFFIX} written to replmgr.box/outbound/${pkg.priority} for ${list.join(', ')}`);
-  return list;
+  return name;
 }
