@@ -4,9 +4,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SitecastError, ioError, isSitecastError } from '../errors.js';
 import { libraryFileSource } from './file-source.js';
 import { createPatch } from './patch.js';
-import { ChunkCodec, ChunkScratch, chunkStoredSize, putChunkFrame, readChunk, readChunkInto, sha256 } from './store.js';
+import { ChunkCodec, ChunkScratch, chunkPath, chunkStoredSize, putChunkFrame, readChunk, readChunkFrameAndData, readChunkInto, sha256 } from './store.js';
 import { chunkLengths, DEFAULT_CHUNKER } from './chunker.js';
-import type { ExtractJob, IngestedFile, StoredChunk, WorkerReply, WorkerRequest } from './pool.js';
+import type { CopyCount, CopyInto, ExtractJob, IngestedFile, StoredChunk, WorkerReply, WorkerRequest } from './pool.js';
 
 /**
  * Runs the CPU-heavy part of chunk handling off the main thread: hashing and
@@ -23,6 +23,8 @@ const codec = new ChunkCodec(level);
 const scratch = new ChunkScratch();
 /** Whole small files being ingested (their chunks are views of it while `scratch` compresses them). */
 const fileScratch = new ChunkScratch();
+/** Chunks copied into another library by the request being handled (see {@link loadChunk}). */
+let copyCount: CopyCount = { copied: 0, copiedBytes: 0 };
 
 function storeChunk(data: Uint8Array, expect?: string): StoredChunk {
   const hash = sha256(data);
@@ -63,15 +65,41 @@ function ingestFile(path: string): IngestedFile {
   return { fileHash, size: data.length, chunks };
 }
 
+/**
+ * A chunk of the request's library, decompressed and verified into the
+ * scratch. With `copyInto`, its verified frame is also stored there unless
+ * that library already holds it (same size, or with `checkExisting` the same
+ * bytes): only a chunk that passed its hash ever reaches the other library.
+ */
+function loadChunk(hash: string, size: number, copyInto: CopyInto | undefined): Uint8Array {
+  if (copyInto === undefined) return readChunkInto(libraryDir, codec, hash, size, scratch);
+  const { frame, data } = readChunkFrameAndData(libraryDir, codec, hash, size, scratch);
+  const have = chunkStoredSize(copyInto.library, hash);
+  if (have !== frame.length || (copyInto.checkExisting && !sameBytes(chunkPath(copyInto.library, hash), frame))) {
+    putChunkFrame(copyInto.library, hash, frame);
+    copyCount.copied += 1;
+    copyCount.copiedBytes += frame.length;
+  }
+  return data;
+}
+
+function sameBytes(path: string, bytes: Uint8Array): boolean {
+  try {
+    return fileScratch.readFile(path).equals(bytes);
+  } catch {
+    return false;
+  }
+}
+
 /** Writes one whole file (created new), verifying every chunk and the file's SHA-256. */
-function extractFile(file: ExtractJob): void {
+function extractFile(file: ExtractJob, copyInto: CopyInto | undefined): void {
   // A one-chunk file is that chunk: verifying the chunk verifies the file.
   const single = file.chunks.length === 1 && file.chunks[0]?.hash === file.fileHash;
   const hash = single ? undefined : createHash('sha256');
   const fd = openFile(file.path, 'wx');
   try {
     for (const chunk of file.chunks) {
-      const data = readChunkInto(libraryDir, codec, chunk.hash, chunk.size, scratch);
+      const data = loadChunk(chunk.hash, chunk.size, copyInto);
       hash?.update(data);
       writeAll(fd, data, null);
     }
@@ -117,21 +145,21 @@ function handle(req: Exclude<WorkerRequest, { op: 'patch' }>): { reply: WorkerRe
       return { reply: { id: req.id, ok: true, data: copy }, transfer: [copy.buffer] };
     }
     case 'extractFiles': {
-      for (const file of req.files) extractFile(file);
-      return { reply: { id: req.id, ok: true, written: req.files.length }, transfer: [] };
+      for (const file of req.files) extractFile(file, req.copyInto);
+      return { reply: { id: req.id, ok: true, written: req.files.length, ...copyCount }, transfer: [] };
     }
     case 'writeSegment': {
       const fd = openFile(req.path, 'r+');
       let pos = req.offset;
       try {
         for (const chunk of req.chunks) {
-          writeAll(fd, readChunkInto(libraryDir, codec, chunk.hash, chunk.size, scratch), pos);
+          writeAll(fd, loadChunk(chunk.hash, chunk.size, req.copyInto), pos);
           pos += chunk.size;
         }
       } finally {
         closeSync(fd);
       }
-      return { reply: { id: req.id, ok: true, written: pos - req.offset }, transfer: [] };
+      return { reply: { id: req.id, ok: true, written: pos - req.offset, ...copyCount }, transfer: [] };
     }
     case 'check': {
       try {
@@ -177,6 +205,7 @@ parentPort?.on('message', (req: WorkerRequest) => {
   }
   try {
     libraryDir = req.library;
+    copyCount = { copied: 0, copiedBytes: 0 };
     reply(handle(req));
   } catch (err) {
     fail(err);

@@ -3,12 +3,17 @@ import { chmod, mkdir, open, readdir, rename, rmdir, symlink } from 'node:fs/pro
 import { basename, dirname, join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
 import { loadManifest, openLibrary, removeQuietly } from './library.js';
-import { ChunkPool } from './pool.js';
+import { ChunkPool, type CopyCount, type CopyInto } from './pool.js';
 import type { ChunkRef, FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
 
 export interface ExtractOptions {
   onProgress?: ProgressFn;
   signal?: AbortSignal;
+}
+
+export interface WriteTreeOptions extends ExtractOptions {
+  /** Every chunk read is also stored in this library when it lacks it (see {@link CopyInto}). */
+  copyInto?: CopyInto;
 }
 
 export interface ExtractResult {
@@ -44,7 +49,7 @@ function segments(file: FileEntry): { offset: number; chunks: ChunkRef[] }[] {
   return out;
 }
 
-async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, progress: (n: number) => void): Promise<void> {
+async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, progress: (n: number) => void, copyInto: CopyInto | undefined, count: CopyCount): Promise<void> {
   const handle = await open(path, 'wx+', 0o600).catch((err: unknown) => {
     throw ioError(`cannot create ${file.path}`, err);
   });
@@ -59,7 +64,11 @@ async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, pr
       while (next < parts.length || queue.length > 0) {
         while (queue.length < 4 && next < parts.length) {
           const part = parts[next++] as { offset: number; chunks: ChunkRef[] };
-          const written = pool.writeSegment(path, part.offset, part.chunks);
+          const written = pool.writeSegment(path, part.offset, part.chunks, copyInto).then((r) => {
+            count.copied += r.copied;
+            count.copiedBytes += r.copiedBytes;
+            return r.written;
+          });
           written.catch(() => undefined); // observed when shifted
           queue.push({ offset: part.offset, written });
         }
@@ -115,7 +124,7 @@ export async function extractManifest(
     await rename(staging, dest).catch((err: unknown) => {
       throw ioError(`cannot move the extracted tree to ${dest}`, err);
     });
-    return { manifest: id, ...result };
+    return { manifest: id, files: result.files, bytes: result.bytes };
   } catch (err) {
     await removeQuietly(staging);
     throw err;
@@ -149,11 +158,12 @@ export async function writeTree(
   pool: ChunkPool,
   manifest: Manifest,
   root: string,
-  options: ExtractOptions = {},
-): Promise<{ files: number; bytes: number }> {
+  options: WriteTreeOptions = {},
+): Promise<{ files: number; bytes: number } & CopyCount> {
   const files = manifest.entries.filter((e): e is FileEntry => e.type === 'file');
   const total = files.reduce((sum, f) => sum + f.size, 0);
   let done = 0;
+  const count: CopyCount = { copied: 0, copiedBytes: 0 };
 
   // Entries are sorted, so a folder always comes before what it holds.
   for (const entry of manifest.entries) {
@@ -184,7 +194,9 @@ export async function writeTree(
     batch = [];
     batchBytes = 0;
     await track(
-      pool.extractFiles(items, root).then(() => {
+      pool.extractFiles(items, root, options.copyInto).then((r) => {
+        count.copied += r.copied;
+        count.copiedBytes += r.copiedBytes;
         done += bytes;
         options.onProgress?.(done, total);
       }),
@@ -199,10 +211,17 @@ export async function writeTree(
       if (batch.length >= BATCH_FILES || batchBytes >= SEGMENT) await flush();
       continue;
     }
-    await writeLargeFile(pool, file, join(root, file.path), (n) => {
-      done += n;
-      options.onProgress?.(done, total);
-    }).catch((err: unknown) => {
+    await writeLargeFile(
+      pool,
+      file,
+      join(root, file.path),
+      (n) => {
+        done += n;
+        options.onProgress?.(done, total);
+      },
+      options.copyInto,
+      count,
+    ).catch((err: unknown) => {
       failure ??= { err };
     });
   }
@@ -221,5 +240,5 @@ export async function writeTree(
   } catch (err) {
     throw ioError(`cannot finish the tree in ${root}`, err);
   }
-  return { files: files.length, bytes: total };
+  return { files: files.length, bytes: total, ...count };
 }

@@ -27,14 +27,32 @@ export interface ExtractJob {
   chunks: ChunkRef[];
 }
 
+/**
+ * While extracting, every chunk read (and verified) is also stored in this
+ * other library if that one lacks it: a DP install copies its chunks and
+ * builds its share from one read of each. With `checkExisting`, a copy
+ * already there must be byte-identical to the verified frame or it is
+ * replaced (a redistribution); otherwise its size is enough.
+ */
+export interface CopyInto {
+  library: string;
+  checkExisting: boolean;
+}
+
+/** Chunks a worker stored into a {@link CopyInto} library. */
+export interface CopyCount {
+  copied: number;
+  copiedBytes: number;
+}
+
 export type WorkerRequest = { library: string } & (
   | { op: 'store'; id: number; data: Uint8Array; expect?: string }
   | { op: 'files'; id: number; paths: string[] }
   | { op: 'storeMany'; id: number; data: Uint8Array; lengths: number[] }
   | { op: 'patch'; id: number; base: FileEntry; target: FileEntry; limit: number }
   | { op: 'load'; id: number; hash: string; size: number }
-  | { op: 'extractFiles'; id: number; files: ExtractJob[] }
-  | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[] }
+  | { op: 'extractFiles'; id: number; files: ExtractJob[]; copyInto?: CopyInto }
+  | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[]; copyInto?: CopyInto }
   | { op: 'check'; id: number; hash: string }
 );
 
@@ -44,7 +62,7 @@ export type WorkerReply =
   | { id: number; ok: true; chunks: StoredChunk[]; data: Uint8Array }
   | { id: number; ok: true; patch: Uint8Array | null }
   | { id: number; ok: true; data: Uint8Array }
-  | { id: number; ok: true; written: number }
+  | ({ id: number; ok: true; written: number } & CopyCount)
   | { id: number; ok: true; good: boolean; problem?: 'missing' | 'corrupt' }
   | { id: number; ok: false; code: string; message: string; hint?: string };
 
@@ -169,9 +187,10 @@ export class ChunkPool {
   }
 
   /** A worker writes each of these whole files (created new), verifying every chunk and file SHA-256. */
-  async extractFiles(files: FileEntry[], root: string): Promise<void> {
+  async extractFiles(files: FileEntry[], root: string, copyInto?: CopyInto): Promise<CopyCount> {
     const jobs = files.map((f) => ({ path: join(root, f.path), mode: f.mode, fileHash: f.hash, chunks: f.chunks }));
-    await this.send({ op: 'extractFiles', files: jobs });
+    const reply = (await this.send({ op: 'extractFiles', files: jobs, ...(copyInto ? { copyInto } : {}) })) as Extract<WorkerReply, { written: number }>;
+    return { copied: reply.copied, copiedBytes: reply.copiedBytes };
   }
 
   /**
@@ -180,9 +199,9 @@ export class ChunkPool {
    * segment to the caller cost a fresh buffer, page faults and all, per
    * 4 MiB; the caller reads them back from the page cache instead.
    */
-  async writeSegment(path: string, offset: number, chunks: ChunkRef[]): Promise<number> {
-    const reply = (await this.send({ op: 'writeSegment', path, offset, chunks })) as Extract<WorkerReply, { written: number }>;
-    return reply.written;
+  async writeSegment(path: string, offset: number, chunks: ChunkRef[], copyInto?: CopyInto): Promise<{ written: number } & CopyCount> {
+    const reply = (await this.send({ op: 'writeSegment', path, offset, chunks, ...(copyInto ? { copyInto } : {}) })) as Extract<WorkerReply, { written: number }>;
+    return { written: reply.written, copied: reply.copied, copiedBytes: reply.copiedBytes };
   }
 
   /**

@@ -142,6 +142,12 @@ export function readChunkInto(libraryDir: string, codec: ChunkCodec, hash: Sha25
   return codec.decompressInto(hash, readChunkFrameInto(libraryDir, hash, scratch), out ?? scratch.dataFor(size), size);
 }
 
+/** {@link readChunkInto} that also gives the compressed frame it read (verified with the bytes); both views valid until the scratch is used again. */
+export function readChunkFrameAndData(libraryDir: string, codec: ChunkCodec, hash: Sha256Hex, size: number, scratch: ChunkScratch): { frame: Uint8Array; data: Uint8Array } {
+  const frame = readChunkFrameInto(libraryDir, hash, scratch);
+  return { frame, data: codec.decompressInto(hash, frame, scratch.dataFor(size), size) };
+}
+
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }

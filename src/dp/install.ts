@@ -1,8 +1,8 @@
 import { mkdir, stat } from 'node:fs/promises';
-import type { Sha256Hex } from '../content/types.js';
+import type { FileEntry, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
 import { dpPaths } from './layout.js';
-import { BackgroundFlusher, flushFileSystem } from '../content/library.js';
+import { flushFileSystem, hasManifest, loadManifest, openLibrary } from '../content/library.js';
 import { commitLibrary, copyChunks } from './library-sync.js';
 import { installShare, readLiveShare } from './share.js';
 
@@ -31,21 +31,23 @@ export interface InstallResult {
 }
 
 /**
- * Installs one version of a package on a distribution point: the chunks into
- * the DP's content library, the share built from them, one flush, the
- * library's manifest, then the share switched in atomically. Safe to repeat
- * after a failure or a crash at any point.
+ * Installs one version of a package on a distribution point, in one pass
+ * over its chunks: each is read from the site library, verified, stored into
+ * the DP's content library if the DP lacks it, and written into the new share.
+ * Then one flush, the library's manifest, and the share switched in
+ * atomically. Safe to repeat after a failure or a crash at any point: the DP
+ * library never names a chunk it does not hold, and only chunks that passed
+ * their hash reach it.
  */
 export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
   const dp = dpPaths(options.dpPath);
   await ensureFolders([dp.root, dp.library, dp.smspkg]);
-  const sync = await copyChunks(options.siteLibrary, dp.library, options.manifestId, options.signal, { verify: options.refresh === true });
-  // One flush for the chunks and the share built from them: the library's
-  // manifest is written after it, so the DP library never names a chunk that
-  // is not on disk. Write-back of the chunks starts while the share is built.
-  const flusher = new BackgroundFlusher(dp.library);
-  if (sync.copied > 0) flusher.kick();
-  let committed = sync.held;
+  const refresh = options.refresh === true;
+  const manifest = await loadManifest(await openLibrary(options.siteLibrary), options.manifestId);
+  // A DP library that already names this version holds all its chunks.
+  const held = !refresh && (await hasManifest(await openLibrary(dp.library, { create: true }), options.manifestId));
+  const copied = { chunks: 0, bytes: 0 };
+  let committed = held;
   const commit = async (): Promise<void> => {
     if (committed) return;
     // A library on a file system of its own is not covered by the share's flush.
@@ -53,31 +55,42 @@ export async function installOnDp(options: InstallOptions): Promise<InstallResul
     await commitLibrary(options.siteLibrary, dp.library, options.manifestId);
     committed = true;
   };
-  let share: Awaited<ReturnType<typeof installShare>>;
-  try {
-    share = await installShare({
-      dp,
-      packageId: options.packageId,
-      sourceVersion: options.sourceVersion,
-      manifestId: options.manifestId,
-      manifest: sync.manifest,
-      afterFlush: commit,
-      ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      ...(options.refresh === true ? { rebuild: true } : {}),
-    });
-  } finally {
-    await flusher.idle();
-  }
+  /** Chunks of the files the share did not write (linked unchanged from the live version): the DP library must hold them too. */
+  const copyRest = async (files: readonly FileEntry[]): Promise<void> => {
+    if (committed || files.length === 0) return;
+    const rest = await copyChunks(options.siteLibrary, dp.library, options.manifestId, options.signal, { only: files });
+    copied.chunks += rest.copied;
+    copied.bytes += rest.copiedBytes;
+  };
+  const share = await installShare({
+    dp,
+    packageId: options.packageId,
+    sourceVersion: options.sourceVersion,
+    manifestId: options.manifestId,
+    manifest,
+    chunksFrom: options.siteLibrary,
+    ...(held ? {} : { copyInto: { library: dp.library, checkExisting: refresh } }),
+    beforeFlush: copyRest,
+    afterFlush: commit,
+    ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(refresh ? { rebuild: true } : {}),
+  });
+  copied.chunks += share.copied;
+  copied.bytes += share.copiedBytes;
   if (!committed) {
-    // The share was already live at this version: nothing flushed the chunks yet.
+    // The share was already live at this version but the DP library does not
+    // name it (its manifest lost or collected): bring every chunk back, then record it.
+    const all = await copyChunks(options.siteLibrary, dp.library, options.manifestId, options.signal);
+    copied.chunks += all.copied;
+    copied.bytes += all.copiedBytes;
     await flushFileSystem(dp.library);
     await commit();
   }
   return {
-    changed: share.changed || sync.copied > 0,
-    chunksCopied: sync.copied,
-    bytesCopied: sync.copiedBytes,
+    changed: share.changed || copied.chunks > 0,
+    chunksCopied: copied.chunks,
+    bytesCopied: copied.bytes,
     filesWritten: share.written,
     filesLinked: share.linked,
   };

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { forEachBounded } from '../content/concurrency.js';
 import { copyManifest, flushFileSystem, hasManifest, loadManifest, openLibrary } from '../content/library.js';
 import { ChunkCodec, chunkPath } from '../content/store.js';
-import type { Manifest, Sha256Hex } from '../content/types.js';
+import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
 
 export interface SyncResult {
@@ -62,16 +62,23 @@ export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, 
 
 /**
  * The first half of {@link syncLibrary}: the chunks, unflushed, and no
- * manifest. A DP install flushes once for these chunks and the share built
- * from them, then calls {@link commitLibrary}.
+ * manifest; with `only`, just the chunks of those files (a DP install copies
+ * the rest while building its share). The caller flushes, then calls
+ * {@link commitLibrary}.
  */
-export async function copyChunks(siteLibraryDir: string, dpLibraryDir: string, id: Sha256Hex, signal?: AbortSignal, options: { verify?: boolean } = {}): Promise<CopiedChunks> {
+export async function copyChunks(
+  siteLibraryDir: string,
+  dpLibraryDir: string,
+  id: Sha256Hex,
+  signal?: AbortSignal,
+  options: { verify?: boolean; only?: readonly FileEntry[] } = {},
+): Promise<CopiedChunks> {
   const site = await openLibrary(siteLibraryDir);
   const manifest = await loadManifest(site, id);
   const dp = await openLibrary(dpLibraryDir, { create: true });
   if (options.verify !== true && (await hasManifest(dp, id))) return { manifest, copied: 0, copiedBytes: 0, held: true };
   const chunks = new Map<string, number>();
-  for (const e of manifest.entries) if (e.type === 'file') for (const c of e.chunks) chunks.set(c.hash, c.size);
+  for (const e of options.only ?? manifest.entries) if (e.type === 'file') for (const c of e.chunks) chunks.set(c.hash, c.size);
   let copied = 0;
   let copiedBytes = 0;
   const codec = options.verify === true ? new ChunkCodec() : undefined;

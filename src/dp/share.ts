@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { writeTree } from '../content/extract.js';
 import { flushFileSystem, loadManifest } from '../content/library.js';
-import { ChunkPool } from '../content/pool.js';
+import { ChunkPool, type CopyInto } from '../content/pool.js';
 import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
 import { SitecastError, ioError } from '../errors.js';
 import { syncDirectory, writeFileAtomic } from '../fs/atomic.js';
@@ -63,8 +63,18 @@ export interface ShareOptions {
   packageId: string;
   sourceVersion: number;
   manifestId: Sha256Hex;
-  /** The version as held in the DP's library (the share is written from there). */
+  /** The version's manifest. */
   manifest: Manifest;
+  /** The library the share's files are written from (default: the DP's own library). */
+  chunksFrom?: string;
+  /** Every chunk read for the share is also stored here when missing (a DP install fills its library in the same pass). */
+  copyInto?: CopyInto;
+  /**
+   * Runs once the new version's folder is complete and before the flush,
+   * with the files hard-linked from the live version (their chunks were not
+   * read): a DP install makes sure its library holds those chunks too.
+   */
+  beforeFlush?: (linked: FileEntry[]) => Promise<void>;
   /** How long the replaced version stays readable after the switch (default 1000 ms). */
   graceMs?: number;
   signal?: AbortSignal;
@@ -84,6 +94,9 @@ export interface ShareResult {
   written: number;
   /** Files hard-linked from the previous version (unchanged). */
   linked: number;
+  /** Chunks stored into `copyInto` while the files were written. */
+  copied: number;
+  copiedBytes: number;
 }
 
 function sameFile(a: FileEntry, b: FileEntry): boolean {
@@ -100,7 +113,7 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
   if (options.rebuild !== true && live !== undefined && live.marker.sourceVersion === sourceVersion && live.marker.manifest === manifestId) {
     // Already switched (perhaps just before a crash): only what the crash left behind remains to remove.
     await removeStale(dp, packageId, live.version);
-    return { changed: false, written: 0, linked: 0 };
+    return { changed: false, written: 0, linked: 0, copied: 0, copiedBytes: 0 };
   }
   if (live !== undefined && live.marker.sourceVersion > sourceVersion) {
     throw new SitecastError('SITECAST_E_ROLLBACK', `${packageId} on ${dp.root} holds source version ${live.marker.sourceVersion}; refusing to install the older ${sourceVersion}`);
@@ -111,14 +124,15 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
   if (name === live?.version) name = versionName(packageId, sourceVersion, randomBytes(3).toString('hex'));
   const build = join(dp.smspkg, name);
   const liveManifest = live === undefined ? undefined : await loadLiveManifest(dp, live);
-  let result: { written: number; linked: number };
+  let result: BuildResult;
   try {
     await mkdir(build).catch((err: unknown) => {
       throw ioError(`cannot create ${build}`, err);
     });
     // A rebuild trusts nothing of the live copy: no file is linked from it.
     const previous = live === undefined || options.rebuild === true ? undefined : { dir: join(dp.smspkg, live.version), manifest: liveManifest };
-    result = await buildVersion({ build, library: dp.library, manifest, previous, signal: options.signal });
+    result = await buildVersion({ build, library: options.chunksFrom ?? dp.library, copyInto: options.copyInto, manifest, previous, signal: options.signal });
+    await options.beforeFlush?.(result.linkedFiles);
     // Everything of the new version durable before anything points at it.
     await flushFileSystem(dp.root);
     await options.afterFlush?.();
@@ -141,7 +155,7 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
     retirements.add(retirement);
     void retirement.finally(() => retirements.delete(retirement));
   }
-  return { changed: true, ...result };
+  return { changed: true, written: result.written, linked: result.linkedFiles.length, copied: result.copied, copiedBytes: result.copiedBytes };
 }
 
 const retirements = new Set<Promise<void>>();
@@ -163,12 +177,20 @@ async function loadLiveManifest(dp: DpPaths, live: LiveShare): Promise<Manifest 
 interface BuildJob {
   build: string;
   library: string;
+  copyInto: CopyInto | undefined;
   manifest: Manifest;
   previous: { dir: string; manifest: Manifest | undefined } | undefined;
   signal: AbortSignal | undefined;
 }
 
-async function buildVersion(job: BuildJob): Promise<{ written: number; linked: number }> {
+interface BuildResult {
+  written: number;
+  linkedFiles: FileEntry[];
+  copied: number;
+  copiedBytes: number;
+}
+
+async function buildVersion(job: BuildJob): Promise<BuildResult> {
   const { build, manifest, previous, signal } = job;
   const old = new Map<string, FileEntry>();
   for (const e of previous?.manifest?.entries ?? []) if (e.type === 'file') old.set(e.path, e);
@@ -179,22 +201,28 @@ async function buildVersion(job: BuildJob): Promise<{ written: number; linked: n
     });
   }
   const toWrite: FileEntry[] = [];
-  let linked = 0;
+  const linked: FileEntry[] = [];
   for (const e of manifest.entries) {
     if (e.type !== 'file') continue;
     signal?.throwIfAborted();
     const before = old.get(e.path);
     if (previous !== undefined && before !== undefined && sameFile(before, e) && (await linkUnchanged(join(previous.dir, e.path), join(build, e.path), e.size))) {
-      linked += 1;
+      linked.push(e);
       continue;
     }
     toWrite.push(e);
   }
+  const copy = { copied: 0, copiedBytes: 0 };
   if (toWrite.length > 0) {
     const pool = new ChunkPool(job.library);
     try {
       // Only the new and changed files: every chunk and every file hash is verified as it is written.
-      await writeTree(pool, { format: 1, entries: toWrite }, build, signal === undefined ? {} : { signal });
+      const wrote = await writeTree(pool, { format: 1, entries: toWrite }, build, {
+        ...(signal === undefined ? {} : { signal }),
+        ...(job.copyInto === undefined ? {} : { copyInto: job.copyInto }),
+      });
+      copy.copied = wrote.copied;
+      copy.copiedBytes = wrote.copiedBytes;
     } finally {
       await pool.close();
     }
@@ -208,7 +236,7 @@ async function buildVersion(job: BuildJob): Promise<{ written: number; linked: n
     if (e.type === 'dir') await chmod(join(build, e.path), e.mode);
   }
   await chmod(build, 0o755);
-  return { written: toWrite.length, linked };
+  return { written: toWrite.length, linkedFiles: linked, ...copy };
 }
 
 /** Hard-links an unchanged file from the previous version; false when that copy is not usable. */

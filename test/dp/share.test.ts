@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, readlink, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ingestTree } from '../../src/content/ingest.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
@@ -68,6 +68,7 @@ test('installOnDp: the DP library names a version only once its chunks and share
   const base = { siteLibrary: lib, dpPath, packageId: 'CEN00002', sourceVersion: 1, manifestId: v1.manifest, graceMs: 0 };
   await assert.rejects(installOnDp(base), { code: 'SITECAST_E_CORRUPT_CHUNK' });
   assert.equal(await hasManifest(await openLibrary(join(dpPath, 'library')), v1.manifest), false, 'no manifest for a version whose share never became durable');
+  await assert.rejects(stat(chunkPath(join(dpPath, 'library'), file.chunks[0]?.hash as string)), { code: 'ENOENT' }, 'a chunk that fails its hash never reaches the DP library');
   assert.equal(await isInstalled(dpPath, 'CEN00002', 1, v1.manifest), false);
   assert.deepEqual(await readdir(join(dpPath, 'SMSPKG')), [], 'no half-built share left');
 
@@ -78,4 +79,53 @@ test('installOnDp: the DP library names a version only once its chunks and share
   assert.ok(await isInstalled(dpPath, 'CEN00002', 1, v1.manifest));
   assert.ok(await hasManifest(await openLibrary(join(dpPath, 'library')), v1.manifest));
   assert.deepEqual(await describeTree(join(dpPath, 'SMSPKG', 'CEN00002')), await describeTree(src));
+});
+
+test('installOnDp: one pass fills the DP library; chunks of files linked from the live version are brought back if missing; a refresh replaces a damaged DP copy', async (t) => {
+  const dir = await tempDir(t, 'sitecast-dp-pass');
+  const src = join(dir, 'src');
+  await makeTree(src, 'dp-pass');
+  const lib = join(dir, 'library');
+  const v1 = await ingestTree(lib, src);
+  const dpPath = join(dir, 'dp');
+  const dpLib = join(dpPath, 'library');
+  const base = { siteLibrary: lib, dpPath, packageId: 'CEN00003', graceMs: 0 };
+  const chunksOf = async (id: string): Promise<Set<string>> => {
+    const m = await loadManifest(await openLibrary(lib), id);
+    return new Set(m.entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
+  };
+
+  const first = await installOnDp({ ...base, sourceVersion: 1, manifestId: v1.manifest });
+  const v1Chunks = await chunksOf(v1.manifest);
+  assert.ok(first.chunksCopied >= v1Chunks.size, 'every chunk was copied while the share was written');
+  for (const hash of v1Chunks) assert.deepEqual(await readFile(chunkPath(dpLib, hash)), await readFile(chunkPath(lib, hash)), `chunk ${hash} copied as the site holds it`);
+
+  // A chunk of an unchanged file lost from the DP library: version 2 links that file and copies the chunk back.
+  const m1 = await loadManifest(await openLibrary(lib), v1.manifest);
+  const tool = m1.entries.find((e) => e.path === 'bin/tool');
+  assert.ok(tool?.type === 'file');
+  const lost = tool.chunks[0]?.hash as string;
+  await unlink(chunkPath(dpLib, lost));
+  await writeFile(join(src, 'README.txt'), 'version two');
+  const v2 = await ingestTree(lib, src);
+  const second = await installOnDp({ ...base, sourceVersion: 2, manifestId: v2.manifest });
+  assert.deepEqual([second.filesWritten, second.filesLinked], [1, 4]);
+  assert.deepEqual(await readFile(chunkPath(dpLib, lost)), await readFile(chunkPath(lib, lost)), 'the linked file\'s chunk is back');
+  for (const hash of await chunksOf(v2.manifest)) await stat(chunkPath(dpLib, hash));
+  assert.ok(await hasManifest(await openLibrary(dpLib), v2.manifest));
+
+  // A DP copy damaged in place (same size): a plain install trusts it, a refresh compares it with the verified frame and replaces it.
+  const victim = chunkPath(dpLib, lost);
+  const good = await readFile(victim);
+  const bad = Buffer.from(good);
+  bad.writeUInt8(bad.readUInt8(bad.length >> 1) ^ 0xff, bad.length >> 1);
+  await chmod(victim, 0o644);
+  await writeFile(victim, bad);
+  const again = await installOnDp({ ...base, sourceVersion: 2, manifestId: v2.manifest });
+  assert.equal(again.changed, false);
+  const refreshed = await installOnDp({ ...base, sourceVersion: 2, manifestId: v2.manifest, refresh: true });
+  assert.equal(refreshed.chunksCopied, 1, 'only the damaged copy is written again');
+  assert.deepEqual(await readFile(victim), good);
+  await retirementsSettled();
+  assert.deepEqual(await describeTree(join(dpPath, 'SMSPKG', 'CEN00003')), await describeTree(src));
 });
