@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, open, readdir, rename, rmdir, symlink } from 'node:fs/promises';
+import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmod, mkdir, open, readdir, rename, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
+import { Slices } from '../fs/slices.js';
 import { loadManifest, openLibrary, removeQuietly } from './library.js';
 import { ChunkPool, type CopyCount, type CopyInto } from './pool.js';
 import type { ChunkRef, FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
@@ -166,10 +168,16 @@ export async function writeTree(
   const count: CopyCount = { copied: 0, copiedBytes: 0 };
 
   // Entries are sorted, so a folder always comes before what it holds.
+  // Folders, links and modes: synchronous calls in slices (see Slices).
+  const slices = new Slices();
   for (const entry of manifest.entries) {
-    if (entry.type === 'dir') await mkdir(join(root, entry.path)).catch((err: unknown) => {
+    if (entry.type !== 'dir') continue;
+    await slices.tick();
+    try {
+      mkdirSync(join(root, entry.path));
+    } catch (err) {
       throw ioError(`cannot create folder ${entry.path}`, err);
-    });
+    }
   }
 
   // Small files: a worker writes each whole. Large files: workers write
@@ -231,11 +239,15 @@ export async function writeTree(
 
   try {
     for (const entry of manifest.entries) {
-      if (entry.type === 'symlink') await symlink(entry.target, join(root, entry.path));
+      if (entry.type !== 'symlink') continue;
+      await slices.tick();
+      symlinkSync(entry.target, join(root, entry.path));
     }
     // Folder modes last: a read-only folder must not stop its own contents being written.
     for (const entry of [...manifest.entries].reverse()) {
-      if (entry.type === 'dir') await chmod(join(root, entry.path), entry.mode);
+      if (entry.type !== 'dir') continue;
+      await slices.tick();
+      chmodSync(join(root, entry.path), entry.mode);
     }
   } catch (err) {
     throw ioError(`cannot finish the tree in ${root}`, err);

@@ -1,6 +1,8 @@
-import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { statSync, unlinkSync } from 'node:fs';
+import { readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
+import { Slices } from '../fs/slices.js';
 import { checkManifestId, hasManifest, legacyManifestPath, listChunks, listManifests, loadManifest, manifestPath, openLibrary } from './library.js';
 import { chunkPath } from './store.js';
 import type { GcResult, Sha256Hex } from './types.js';
@@ -44,15 +46,18 @@ export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<
   let removed = 0;
   let removedBytes = 0;
   let kept = 0;
+  // Synchronous calls in slices (see Slices): two per chunk removed.
+  const slices = new Slices();
   for (const hash of await listChunks(lib)) {
     if (live.has(hash)) {
       kept++;
       continue;
     }
+    await slices.tick();
     const path = chunkPath(lib.dir, hash);
     try {
-      removedBytes += (await stat(path)).size;
-      await rm(path, { force: true });
+      removedBytes += statSync(path).size;
+      unlinkSync(path);
       removed++;
     } catch (err) {
       throw ioError(`cannot remove chunk ${hash}`, err);

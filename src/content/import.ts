@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { linkSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
+import { Slices } from '../fs/slices.js';
 import type { ArchiveHeader, PatchMeta } from './archive-format.js';
 import { readArchive } from './archive-reader.js';
 import { libraryFileSource } from './file-source.js';
@@ -189,21 +191,33 @@ function localSource(source: ByteSource, path: string): ByteSource {
 
 /** Moves verified staged chunks into the store; an existing copy is kept unless it is corrupt. */
 async function commitStaged(lib: Library, staging: string, staged: Set<Sha256Hex>, codec: ChunkCodec): Promise<void> {
+  // Synchronous calls in slices (see Slices): three per chunk, thousands of chunks.
+  const slices = new Slices();
+  const made = new Set<string>();
   for (const hash of staged) {
+    await slices.tick();
     const target = chunkPath(lib.dir, hash);
     const from = join(staging, hash);
     try {
-      await mkdir(join(lib.dir, 'chunks', hash.slice(0, 2)), { recursive: true });
+      const prefix = join(lib.dir, 'chunks', hash.slice(0, 2));
+      if (!made.has(prefix)) {
+        mkdirSync(prefix, { recursive: true });
+        made.add(prefix);
+      }
       try {
-        await link(from, target);
+        linkSync(from, target);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        if (!existingIsGood(lib, codec, hash)) await rename(from, target);
+        if (!existingIsGood(lib, codec, hash)) renameSync(from, target);
       }
     } catch (err) {
       throw ioError(`cannot store chunk ${hash}`, err);
     }
-    await unlink(from).catch(() => undefined);
+    try {
+      unlinkSync(from);
+    } catch {
+      // already moved by the rename, or the staging folder goes anyway
+    }
   }
 }
 
@@ -217,11 +231,13 @@ function existingIsGood(lib: Library, codec: ChunkCodec, hash: Sha256Hex): boole
 }
 
 async function checkComplete(lib: Library, manifest: Manifest): Promise<void> {
+  const slices = new Slices();
   for (const entry of manifest.entries) {
     if (entry.type !== 'file') continue;
     for (const chunk of entry.chunks) {
+      await slices.tick();
       try {
-        await stat(chunkPath(lib.dir, chunk.hash));
+        statSync(chunkPath(lib.dir, chunk.hash));
       } catch {
         throw bad(`archive lacks chunk ${chunk.hash} of "${entry.path}", and the library does not hold it`);
       }

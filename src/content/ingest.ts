@@ -59,8 +59,9 @@ interface FileResult {
  * Ingests a folder into a library. Small files go to the chunk workers in
  * batches of paths: a worker reads, cuts, hashes, compresses and stores them.
  * A large file is cut and hashed on the main thread while the workers
- * compress its chunks; small files are not awaited one by one, so both cores
- * stay busy, and a byte gate bounds the data in flight. The manifest is
+ * compress its chunks and, between its blocks, take batches of small files;
+ * nothing is awaited file by file, so both cores stay busy, and two byte
+ * gates (small files, large-file blocks) bound the data in flight. The manifest is
  * written last, after one flush of the file system, so a crash leaves at
  * worst unreferenced chunks, never a manifest that names a chunk not on disk.
  */
@@ -69,7 +70,12 @@ export async function ingestTree(libraryDir: string, source: string, options: In
   const items = await walkSource(source);
   const total = items.reduce((sum, i) => sum + (i.type === 'file' ? i.size : 0), 0);
   const pool = new ChunkPool(lib.dir);
-  const gate = new ByteGate(options.inFlightBytes ?? 24 * 1024 * 1024);
+  // Half the budget each for small files and for the blocks of the large file
+  // being cut: neither waits behind the other's queue, so this thread cuts the
+  // large file while the workers also take small files in between its blocks.
+  const budget = options.inFlightBytes ?? 32 * 1024 * 1024;
+  const smallGate = new ByteGate(Math.max(1, Math.floor(budget / 2)));
+  const largeGate = new ByteGate(Math.max(1, Math.floor(budget / 2)));
   let done = 0;
   const flusher = new BackgroundFlusher(lib.dir);
   let sinceFlush = 0;
@@ -85,11 +91,12 @@ export async function ingestTree(libraryDir: string, source: string, options: In
 
   const smallFiles = async (batch: FileItem[]): Promise<FileResult[]> => {
     const bytes = batch.reduce((sum, f) => sum + f.size, 0);
-    await gate.acquire(bytes);
+    await smallGate.acquire(bytes);
     try {
+      options.signal?.throwIfAborted();
       return await pool.storeFiles(batch.map((f) => f.abs));
     } finally {
-      gate.release(bytes);
+      smallGate.release(bytes);
       progress(bytes);
     }
   };
@@ -117,6 +124,8 @@ export async function ingestTree(libraryDir: string, source: string, options: In
       handle = await open(item.abs, 'r');
       let carry: Buffer = Buffer.alloc(0);
       for (;;) {
+        // The walk does not wait for large files: a stop is noticed here, block by block.
+        options.signal?.throwIfAborted();
         const block = takeBlock();
         carry.copy(block, 0);
         let filled = carry.length;
@@ -139,7 +148,7 @@ export async function ingestTree(libraryDir: string, source: string, options: In
         size += pos;
         carry = Buffer.from(block.subarray(pos, filled));
         if (lengths.length > 0) {
-          await gate.acquire(pos);
+          await largeGate.acquire(pos);
           const bytes = pos;
           const reply = pool
             .storeMany(new Uint8Array(block.buffer, 0, pos), lengths)
@@ -148,7 +157,7 @@ export async function ingestTree(libraryDir: string, source: string, options: In
               return r.chunks;
             })
             .finally(() => {
-              gate.release(bytes);
+              largeGate.release(bytes);
               progress(bytes);
             });
           reply.catch(() => undefined); // observed by Promise.all below
@@ -158,7 +167,8 @@ export async function ingestTree(libraryDir: string, source: string, options: In
       }
     } catch (err) {
       await Promise.allSettled(replies);
-      throw err instanceof SitecastError ? err : ioError(`cannot read ${item.abs}`, err);
+      if (options.signal?.aborted === true || err instanceof SitecastError) throw err;
+      throw ioError(`cannot read ${item.abs}`, err);
     } finally {
       await handle?.close();
     }
@@ -185,6 +195,7 @@ export async function ingestTree(libraryDir: string, source: string, options: In
     };
     let batch: FileItem[] = [];
     let batchBytes = 0;
+    let largeChain: Promise<void> = Promise.resolve();
     const flush = (): void => {
       if (batch.length === 0) return;
       const items = batch;
@@ -207,14 +218,20 @@ export async function ingestTree(libraryDir: string, source: string, options: In
         if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) flush();
         continue;
       }
-      const result = largeFile(item);
+      // One large file at a time (its blocks are reused), but the walk goes
+      // on handing small files to the workers meanwhile.
+      const result = largeChain.then(() => largeFile(item));
+      largeChain = result.then(
+        () => undefined,
+        () => undefined,
+      );
       addFile(item, result);
-      await result.catch(() => undefined);
     }
     flush();
     const entries = await Promise.all(pending);
     const manifest = { format: 1 as const, entries: sortEntries(entries) };
     checkManifest(manifest);
+    options.signal?.throwIfAborted();
     await flusher.idle();
     await flushFileSystem(lib.dir);
     const id = await saveManifest(lib, manifest);

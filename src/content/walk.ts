@@ -1,6 +1,7 @@
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
+import { Slices } from '../fs/slices.js';
 import { resolveLinkInTree } from './manifest.js';
 
 /** One item of a source tree, before its content is read. */
@@ -15,11 +16,14 @@ export type SourceItem =
  * out) is collected and refused together, so the administrator sees every
  * offending path at once. Paths are relative and `/`-separated; each folder's
  * names are sorted by bytes (the manifest sorts the whole list again).
+ * The calls are synchronous, in slices that yield to the event loop (see
+ * {@link Slices}): a tree of thousands of entries is listed in tens of
+ * milliseconds instead of a thread-pool round trip per entry.
  */
 export async function walkSource(root: string): Promise<SourceItem[]> {
   let top;
   try {
-    top = await lstat(root);
+    top = lstatSync(root);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new SitecastError('SITECAST_E_NOT_FOUND', `source folder ${root} does not exist`);
@@ -30,11 +34,12 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
 
   const items: SourceItem[] = [];
   const refused: string[] = [];
+  const slices = new Slices();
   const visit = async (rel: string): Promise<void> => {
     const abs = rel === '' ? root : join(root, rel);
     let names: string[];
     try {
-      names = await readdir(abs);
+      names = readdirSync(abs);
     } catch (err) {
       throw ioError(`cannot list ${abs}`, err);
     }
@@ -46,9 +51,10 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
         refused.push(`${path} (backslash in name)`);
         continue;
       }
+      await slices.tick();
       let st;
       try {
-        st = await lstat(full);
+        st = lstatSync(full);
       } catch (err) {
         throw ioError(`cannot read ${full}`, err);
       }
@@ -58,7 +64,12 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
       } else if (st.isFile()) {
         items.push({ type: 'file', path, mode: st.mode & 0o777, size: st.size, abs: full });
       } else if (st.isSymbolicLink()) {
-        const target = await readlink(full);
+        let target: string;
+        try {
+          target = readlinkSync(full);
+        } catch (err) {
+          throw ioError(`cannot read ${full}`, err);
+        }
         try {
           resolveLinkInTree(path, target);
           items.push({ type: 'symlink', path, target });

@@ -1,10 +1,10 @@
-import { chmod, copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { forEachBounded } from '../content/concurrency.js';
-import { copyManifest, flushFileSystem, hasManifest, loadManifest, openLibrary } from '../content/library.js';
-import { ChunkCodec, chunkPath } from '../content/store.js';
+import { copyManifest, hasManifest, loadManifest, openLibrary } from '../content/library.js';
+import { ChunkCodec, chunkPath, chunkTmpName } from '../content/store.js';
 import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
+import { Slices } from '../fs/slices.js';
 
 export interface SyncResult {
   manifest: Manifest;
@@ -13,9 +13,9 @@ export interface SyncResult {
   copiedBytes: number;
 }
 
-async function sizeOf(path: string): Promise<number | undefined> {
+function sizeOf(path: string): number | undefined {
   try {
-    return (await stat(path)).size;
+    return statSync(path).size;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError(`cannot inspect ${path}`, err);
@@ -23,9 +23,9 @@ async function sizeOf(path: string): Promise<number | undefined> {
 }
 
 /** True when the chunk file decompresses to bytes of its size and SHA-256 (a redistribution's check). */
-async function intact(codec: ChunkCodec, path: string, hash: string, size: number): Promise<boolean> {
+function intact(codec: ChunkCodec, path: string, hash: string, size: number): boolean {
   try {
-    codec.decompressVerified(hash, await readFile(path), size);
+    codec.decompressVerified(hash, readFileSync(path), size);
     return true;
   } catch {
     return false;
@@ -39,32 +39,17 @@ export interface CopiedChunks extends SyncResult {
 }
 
 /**
- * Brings one version into a DP's content library: every chunk the DP lacks is
- * copied from the site library (as the compressed frame, not recompressed),
- * the file system is flushed once, and the manifest is written last. A DP
- * library therefore never names a chunk it does not hold, whatever moment a
- * crash or a full disk interrupts the copy.
+ * Copies every chunk of a version (with `only`, of those files) that the DP
+ * library lacks from the site library, as the compressed frame; nothing is
+ * flushed and no manifest written: the caller flushes, then calls
+ * {@link commitLibrary}, so a DP library never names a chunk it does not
+ * hold. A DP install copies most chunks while building its share (see
+ * installOnDp); this covers the rest.
  *
  * A chunk already there is kept if its size matches the site's copy; a
- * truncated one (a power cut before the flush) is replaced. Full
- * re-verification is content validation's job, not every install's; with
- * `verify` (a redistribution) every chunk of the version is decompressed and
- * hashed, and any that does not match is copied again from the site.
- */
-export async function syncLibrary(siteLibraryDir: string, dpLibraryDir: string, id: Sha256Hex, signal?: AbortSignal, options: { verify?: boolean } = {}): Promise<SyncResult> {
-  const copied = await copyChunks(siteLibraryDir, dpLibraryDir, id, signal, options);
-  if (!copied.held) {
-    await flushFileSystem(dpLibraryDir);
-    await commitLibrary(siteLibraryDir, dpLibraryDir, id);
-  }
-  return { manifest: copied.manifest, copied: copied.copied, copiedBytes: copied.copiedBytes };
-}
-
-/**
- * The first half of {@link syncLibrary}: the chunks, unflushed, and no
- * manifest; with `only`, just the chunks of those files (a DP install copies
- * the rest while building its share). The caller flushes, then calls
- * {@link commitLibrary}.
+ * truncated one (a power cut before the flush) is replaced. With `verify`,
+ * every chunk is decompressed and hashed, and any that does not match is
+ * copied again from the site.
  */
 export async function copyChunks(
   siteLibraryDir: string,
@@ -84,32 +69,39 @@ export async function copyChunks(
   const codec = options.verify === true ? new ChunkCodec() : undefined;
   /** Prefix folders known to exist (one mkdir each, not one per chunk). */
   const made = new Set<string>();
-  await forEachBounded(chunks.keys(), 8, async (hash) => {
+  // Synchronous calls in slices (see Slices): a few per chunk, thousands of chunks.
+  const slices = new Slices();
+  for (const [hash, size] of chunks) {
     signal?.throwIfAborted();
+    await slices.tick();
     const target = chunkPath(dp.dir, hash);
     const source = chunkPath(site.dir, hash);
-    const [have, want] = await Promise.all([sizeOf(target), sizeOf(source)]);
-    if (have !== undefined && have === want && (codec === undefined || (await intact(codec, target, hash, chunks.get(hash) ?? 0)))) return;
-    if (have !== undefined) await unlink(target).catch(() => undefined);
+    const have = sizeOf(target);
+    const want = sizeOf(source);
+    if (have !== undefined && have === want && (codec === undefined || intact(codec, target, hash, size))) continue;
     // A DP holds its own copy, never a link to the site's: a damaged file on
     // one must not damage the other. The kernel copies (copy_file_range).
-    const tmp = `${target}.${process.pid}.${copied}.tmp`;
+    const tmp = chunkTmpName(target);
     try {
       const folder = dirname(target);
       if (!made.has(folder)) {
-        await mkdir(folder, { recursive: true });
+        mkdirSync(folder, { recursive: true });
         made.add(folder);
       }
-      await copyFile(source, tmp);
-      await chmod(tmp, 0o444);
-      await rename(tmp, target);
+      copyFileSync(source, tmp);
+      chmodSync(tmp, 0o444);
+      renameSync(tmp, target);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created
+      }
       throw ioError(`cannot copy chunk ${hash} into DP library ${dp.dir}`, err);
     }
     copied += 1;
     copiedBytes += want ?? 0;
-  });
+  }
   signal?.throwIfAborted();
   return { manifest, copied, copiedBytes, held: false };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, link, lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { chmodSync, linkSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmod, mkdir, readFile, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -8,6 +9,7 @@ import { flushFileSystem, loadManifest } from '../content/library.js';
 import { ChunkPool, type CopyInto } from '../content/pool.js';
 import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
 import { SitecastError, ioError } from '../errors.js';
+import { Slices } from '../fs/slices.js';
 import { syncDirectory, writeFileAtomic } from '../fs/atomic.js';
 import { type DpPaths, isInstallerName, markerPath, sharePath, versionName } from './layout.js';
 
@@ -195,18 +197,25 @@ async function buildVersion(job: BuildJob): Promise<BuildResult> {
   const old = new Map<string, FileEntry>();
   for (const e of previous?.manifest?.entries ?? []) if (e.type === 'file') old.set(e.path, e);
   // Folders first, writable while the tree is filled; their modes are set last.
+  // Folders, links and modes: synchronous calls in slices (see Slices).
+  const slices = new Slices();
   for (const e of manifest.entries) {
-    if (e.type === 'dir') await mkdir(join(build, e.path), { mode: 0o700 }).catch((err: unknown) => {
+    if (e.type !== 'dir') continue;
+    await slices.tick();
+    try {
+      mkdirSync(join(build, e.path), { mode: 0o700 });
+    } catch (err) {
       throw ioError(`cannot create folder ${e.path}`, err);
-    });
+    }
   }
   const toWrite: FileEntry[] = [];
   const linked: FileEntry[] = [];
   for (const e of manifest.entries) {
     if (e.type !== 'file') continue;
     signal?.throwIfAborted();
+    await slices.tick();
     const before = old.get(e.path);
-    if (previous !== undefined && before !== undefined && sameFile(before, e) && (await linkUnchanged(join(previous.dir, e.path), join(build, e.path), e.size))) {
+    if (previous !== undefined && before !== undefined && sameFile(before, e) && linkUnchanged(join(previous.dir, e.path), join(build, e.path), e.size)) {
       linked.push(e);
       continue;
     }
@@ -228,23 +237,33 @@ async function buildVersion(job: BuildJob): Promise<BuildResult> {
     }
   }
   for (const e of manifest.entries) {
-    if (e.type === 'symlink') await symlink(e.target, join(build, e.path)).catch((err: unknown) => {
+    if (e.type !== 'symlink') continue;
+    await slices.tick();
+    try {
+      symlinkSync(e.target, join(build, e.path));
+    } catch (err) {
       throw ioError(`cannot create link ${e.path}`, err);
-    });
+    }
   }
   for (const e of [...manifest.entries].reverse()) {
-    if (e.type === 'dir') await chmod(join(build, e.path), e.mode);
+    if (e.type !== 'dir') continue;
+    await slices.tick();
+    try {
+      chmodSync(join(build, e.path), e.mode);
+    } catch (err) {
+      throw ioError(`cannot set the mode of ${e.path}`, err);
+    }
   }
   await chmod(build, 0o755);
   return { written: toWrite.length, linkedFiles: linked, ...copy };
 }
 
 /** Hard-links an unchanged file from the previous version; false when that copy is not usable. */
-async function linkUnchanged(from: string, to: string, size: number): Promise<boolean> {
+function linkUnchanged(from: string, to: string, size: number): boolean {
   try {
-    const st = await lstat(from);
+    const st = lstatSync(from);
     if (!st.isFile() || st.size !== size) return false;
-    await link(from, to);
+    linkSync(from, to);
     return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

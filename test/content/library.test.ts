@@ -235,3 +235,39 @@ test('a chunk\'s temporary name left by a dead process with this pid does not st
   assert.ok(readChunk(libDir, codec, hash, data.length).equals(data));
   assert.deepEqual(await readdir(join(libDir, 'chunks', hash.slice(0, 2))), [hash]);
 });
+
+test('ingest: small files go to the workers while a large file is cut; a stop is noticed inside a large file, and no manifest is written', async (t) => {
+  const dir = await tempDir(t, 'sitecast-ingest-order');
+  const src = join(dir, 'src');
+  await mkdir(join(src, 'a'), { recursive: true });
+  // A large file first in walk order, then small ones: the manifest must still list each with its own content.
+  await writeFile(join(src, 'a', 'big.bin'), Buffer.concat([randomBytesFrom('order-big', 16_000_000), textBytes('order', 16_000_000)]));
+  for (let i = 0; i < 40; i++) await writeFile(join(src, `small-${String(i).padStart(2, '0')}.txt`), textBytes(`small-${i}`, 1000 + i * 37));
+  const lib = join(dir, 'library');
+  const result = await ingestTree(lib, src);
+  const manifest = await loadManifest(await openLibrary(lib), result.manifest);
+  for (const e of manifest.entries) {
+    if (e.type !== 'file') continue;
+    assert.equal(e.hash, createHash('sha256').update(await readFile(join(src, e.path))).digest('hex'), e.path);
+  }
+  const out = join(dir, 'out');
+  await extractManifest(lib, result.manifest, out);
+  assert.deepEqual(await describeTree(out), await describeTree(src));
+
+  // Stopped once the large file's first block has gone to a worker.
+  const lib2 = join(dir, 'library-2');
+  const controller = new AbortController();
+  let seen = 0;
+  await assert.rejects(
+    ingestTree(lib2, src, {
+      signal: controller.signal,
+      onProgress: (done) => {
+        seen = done;
+        if (done > 0) controller.abort();
+      },
+    }),
+    { name: 'AbortError' },
+  );
+  assert.ok(seen < 32_000_000, 'stopped before the large file was read to its end');
+  assert.deepEqual(await listManifests(await openLibrary(lib2)), [], 'no manifest for a stopped ingest');
+});

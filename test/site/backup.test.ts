@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
@@ -100,11 +100,15 @@ test('a backup taken while packages are being created is one moment: the id coun
   const h = await startSite(site.root);
   site.defer(() => h.close());
   const token = (await readFile(join(site.root, 'admin.token'), 'utf8')).trim();
+  // A small source of its own (not the test folder, which holds the site root and the backups).
+  const source = join(site.dir, 'source');
+  await mkdir(source);
+  await writeFile(join(source, 'setup.cmd'), 'echo setup\n');
   let writing = true;
   let created = 0;
   const writer = (async () => {
     while (writing) {
-      const r = await api(h.url, token, 'POST', '/packages', { name: `P${created}`, sourcePath: site.dir, programs: [{ name: 'Install', commandLine: 'setup --quiet' }] });
+      const r = await api(h.url, token, 'POST', '/packages', { name: `P${created}`, sourcePath: source, programs: [{ name: 'Install', commandLine: 'setup --quiet' }] });
       if (r.status !== 201) throw new Error(`create: ${r.status} ${await r.text()}`);
       created++;
     }
