@@ -51,7 +51,15 @@ function segments(file: FileEntry): { offset: number; chunks: ChunkRef[] }[] {
   return out;
 }
 
-async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, progress: (n: number) => void, copyInto: CopyInto | undefined, count: CopyCount): Promise<void> {
+interface LargeFileJob {
+  progress: (n: number) => void;
+  copyInto: CopyInto | undefined;
+  count: CopyCount;
+  signal: AbortSignal | undefined;
+}
+
+async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, job: LargeFileJob): Promise<void> {
+  const { progress, copyInto, count } = job;
   const handle = await open(path, 'wx+', 0o600).catch((err: unknown) => {
     throw ioError(`cannot create ${file.path}`, err);
   });
@@ -64,6 +72,7 @@ async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, pr
     let next = 0;
     try {
       while (next < parts.length || queue.length > 0) {
+        job.signal?.throwIfAborted();
         while (queue.length < 4 && next < parts.length) {
           const part = parts[next++] as { offset: number; chunks: ChunkRef[] };
           const written = pool.writeSegment(path, part.offset, part.chunks, copyInto).then((r) => {
@@ -181,7 +190,8 @@ export async function writeTree(
   }
 
   // Small files: a worker writes each whole. Large files: workers write
-  // segments in place while this thread hashes them in order.
+  // segments in place while this thread hashes them in order; small files
+  // keep going to the workers meanwhile.
   const running = new Set<Promise<void>>();
   let failure: { err: unknown } | undefined;
   const track = async (work: Promise<void>): Promise<void> => {
@@ -195,6 +205,7 @@ export async function writeTree(
   };
   let batch: FileEntry[] = [];
   let batchBytes = 0;
+  let large: Promise<void> = Promise.resolve();
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const items = batch;
@@ -212,28 +223,37 @@ export async function writeTree(
   };
   for (const file of files) {
     if (failure) break;
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted === true) {
+      // Stop, but only once what is in flight has settled (the caller removes the tree).
+      failure = { err: options.signal.reason };
+      break;
+    }
     if (file.size <= SEGMENT) {
       batch.push(file);
       batchBytes += file.size;
       if (batch.length >= BATCH_FILES || batchBytes >= SEGMENT) await flush();
       continue;
     }
-    await writeLargeFile(
-      pool,
-      file,
-      join(root, file.path),
-      (n) => {
-        done += n;
-        options.onProgress?.(done, total);
-      },
-      options.copyInto,
-      count,
-    ).catch((err: unknown) => {
-      failure ??= { err };
+    // One large file at a time, but the loop goes on handing small files to
+    // the workers, which take them between the large file's segments.
+    const path = join(root, file.path);
+    large = large.then(async () => {
+      if (failure) return;
+      await writeLargeFile(pool, file, path, {
+        progress: (n) => {
+          done += n;
+          options.onProgress?.(done, total);
+        },
+        copyInto: options.copyInto,
+        count,
+        signal: options.signal,
+      }).catch((err: unknown) => {
+        failure ??= { err };
+      });
     });
   }
   if (!failure) await flush();
+  await large;
   await Promise.allSettled(running);
   if (failure) throw failure.err;
 

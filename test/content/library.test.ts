@@ -271,3 +271,28 @@ test('ingest: small files go to the workers while a large file is cut; a stop is
   assert.ok(seen < 32_000_000, 'stopped before the large file was read to its end');
   assert.deepEqual(await listManifests(await openLibrary(lib2)), [], 'no manifest for a stopped ingest');
 });
+
+test('extract: a stop settles what is in flight, then leaves neither the destination nor a staging folder', async (t) => {
+  const dir = await tempDir(t, 'sitecast-extract-stop');
+  const src = join(dir, 'src');
+  await mkdir(join(src, 'a'), { recursive: true });
+  await writeFile(join(src, 'a', 'big.bin'), Buffer.concat([randomBytesFrom('stop-big', 16_000_000), textBytes('stop', 16_000_000)]));
+  for (let i = 0; i < 40; i++) await writeFile(join(src, `small-${String(i).padStart(2, '0')}.txt`), textBytes(`stop-${i}`, 2000 + i));
+  const lib = join(dir, 'library');
+  const { manifest } = await ingestTree(lib, src);
+  const out = join(dir, 'out');
+  const controller = new AbortController();
+  await assert.rejects(
+    extractManifest(lib, manifest, out, {
+      signal: controller.signal,
+      onProgress: (done) => {
+        if (done > 0) controller.abort();
+      },
+    }),
+    { name: 'AbortError' },
+  );
+  assert.deepEqual((await readdir(dir)).sort(), ['library', 'src'], 'no destination and no staging folder left');
+  // The library is untouched: a full extract afterwards is exact.
+  await extractManifest(lib, manifest, out);
+  assert.deepEqual(await describeTree(out), await describeTree(src));
+});
