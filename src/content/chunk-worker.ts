@@ -4,8 +4,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SitecastError, ioError, isSitecastError } from '../errors.js';
 import { libraryFileSource } from './file-source.js';
 import { createPatch } from './patch.js';
-import { ChunkCodec, ChunkScratch, chunkPath, chunkStoredSize, putChunkFrame, readChunk, readChunkFrameAndData, readChunkInto, sha256 } from './store.js';
+import { ChunkCodec, ChunkScratch, chunkPath, chunkStoredSize, copyChunkFiles, putChunkFrame, readChunk, readChunkFrameAndData, readChunkInto, sha256 } from './store.js';
 import { chunkLengths, DEFAULT_CHUNKER } from './chunker.js';
+import { runTreeOps } from './tree-ops.js';
+import { walkSource } from './walk.js';
 import type { CopyCount, CopyInto, ExtractJob, IngestedFile, StoredChunk, WorkerReply, WorkerRequest } from './pool.js';
 
 /**
@@ -161,6 +163,12 @@ function handle(req: Exclude<WorkerRequest, { op: 'patch' }>): { reply: WorkerRe
       }
       return { reply: { id: req.id, ok: true, written: pos - req.offset, ...copyCount }, transfer: [] };
     }
+    case 'copyChunks':
+      return { reply: { id: req.id, ok: true, copyChunks: true, ...copyChunkFiles(libraryDir, req.to, req.chunks, req.verify, codec) }, transfer: [] };
+    case 'treeOps':
+      return { reply: { id: req.id, ok: true, linked: runTreeOps(req.ops) }, transfer: [] };
+    case 'walk':
+      return { reply: { id: req.id, ok: true, items: walkSource(req.root) }, transfer: [] };
     case 'check': {
       try {
         readChunk(libraryDir, codec, req.hash);

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
-import { Slices } from '../fs/slices.js';
 import { loadManifest, openLibrary, removeQuietly } from './library.js';
 import { ChunkPool, type CopyCount, type CopyInto } from './pool.js';
+import type { TreeOp } from './tree-ops.js';
 import type { ChunkRef, FileEntry, Manifest, ProgressFn, Sha256Hex } from './types.js';
 
 export interface ExtractOptions {
@@ -161,6 +160,14 @@ async function checkDestination(dest: string): Promise<void> {
   }
 }
 
+/** The links of a tree, then its folders' modes, deepest first: a read-only folder must not stop its own contents being written. */
+export function finishingOps(manifest: Manifest, root: string): TreeOp[] {
+  const ops: TreeOp[] = [];
+  for (const e of manifest.entries) if (e.type === 'symlink') ops.push({ op: 'symlink', path: join(root, e.path), name: e.path, target: e.target });
+  for (const e of [...manifest.entries].reverse()) if (e.type === 'dir') ops.push({ op: 'chmod', path: join(root, e.path), name: e.path, mode: e.mode });
+  return ops;
+}
+
 /**
  * Writes the tree under `root` (which exists and is empty). Exported for the
  * distribution point, which stages shares the same way.
@@ -177,17 +184,8 @@ export async function writeTree(
   const count: CopyCount = { copied: 0, copiedBytes: 0 };
 
   // Entries are sorted, so a folder always comes before what it holds.
-  // Folders, links and modes: synchronous calls in slices (see Slices).
-  const slices = new Slices();
-  for (const entry of manifest.entries) {
-    if (entry.type !== 'dir') continue;
-    await slices.tick();
-    try {
-      mkdirSync(join(root, entry.path));
-    } catch (err) {
-      throw ioError(`cannot create folder ${entry.path}`, err);
-    }
-  }
+  // Folders, links and modes are made by a worker (see runTreeOps).
+  await pool.treeOps(manifest.entries.flatMap((e): TreeOp[] => (e.type === 'dir' ? [{ op: 'mkdir', path: join(root, e.path), name: e.path }] : [])));
 
   // Small files: a worker writes each whole. Large files: workers write
   // segments in place while this thread hashes them in order; small files
@@ -257,20 +255,6 @@ export async function writeTree(
   await Promise.allSettled(running);
   if (failure) throw failure.err;
 
-  try {
-    for (const entry of manifest.entries) {
-      if (entry.type !== 'symlink') continue;
-      await slices.tick();
-      symlinkSync(entry.target, join(root, entry.path));
-    }
-    // Folder modes last: a read-only folder must not stop its own contents being written.
-    for (const entry of [...manifest.entries].reverse()) {
-      if (entry.type !== 'dir') continue;
-      await slices.tick();
-      chmodSync(join(root, entry.path), entry.mode);
-    }
-  } catch (err) {
-    throw ioError(`cannot finish the tree in ${root}`, err);
-  }
+  await pool.treeOps(finishingOps(manifest, root));
   return { files: files.length, bytes: total, ...count };
 }

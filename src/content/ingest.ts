@@ -6,7 +6,7 @@ import { BackgroundFlusher, flushFileSystem, openLibrary, saveManifest } from '.
 import { checkManifest, sortEntries } from './manifest.js';
 import { ChunkPool, type StoredChunk } from './pool.js';
 import type { IngestResult, ManifestEntry, ProgressFn } from './types.js';
-import { walkSource, type SourceItem } from './walk.js';
+import type { SourceItem } from './walk.js';
 
 export interface IngestOptions {
   onProgress?: ProgressFn;
@@ -67,9 +67,9 @@ interface FileResult {
  */
 export async function ingestTree(libraryDir: string, source: string, options: IngestOptions = {}): Promise<IngestResult> {
   const lib = await openLibrary(libraryDir, { create: true });
-  const items = await walkSource(source);
-  const total = items.reduce((sum, i) => sum + (i.type === 'file' ? i.size : 0), 0);
   const pool = new ChunkPool(lib.dir);
+  const items = await pool.walk(source);
+  const total = items.reduce((sum, i) => sum + (i.type === 'file' ? i.size : 0), 0);
   // Half the budget each for small files and for the blocks of the large file
   // being cut: neither waits behind the other's queue, so this thread cuts the
   // large file while the workers also take small files in between its blocks.

@@ -4,6 +4,8 @@ import { Worker } from 'node:worker_threads';
 import { SitecastError, type ErrorCode } from '../errors.js';
 import { CHUNK_LEVEL } from './store.js';
 import type { ChunkRef, FileEntry } from './types.js';
+import type { TreeOp } from './tree-ops.js';
+import type { SourceItem } from './walk.js';
 
 export interface StoredChunk {
   hash: string;
@@ -54,6 +56,9 @@ export type WorkerRequest = { library: string } & (
   | { op: 'extractFiles'; id: number; files: ExtractJob[]; copyInto?: CopyInto }
   | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[]; copyInto?: CopyInto }
   | { op: 'check'; id: number; hash: string }
+  | { op: 'walk'; id: number; root: string }
+  | { op: 'treeOps'; id: number; ops: TreeOp[] }
+  | { op: 'copyChunks'; id: number; to: string; chunks: [string, number][]; verify: boolean }
 );
 
 export type WorkerReply =
@@ -64,6 +69,9 @@ export type WorkerReply =
   | { id: number; ok: true; data: Uint8Array }
   | ({ id: number; ok: true; written: number } & CopyCount)
   | { id: number; ok: true; good: boolean; problem?: 'missing' | 'corrupt' }
+  | { id: number; ok: true; items: SourceItem[] }
+  | { id: number; ok: true; linked: boolean[] }
+  | ({ id: number; ok: true; copyChunks: true } & CopyCount)
   | { id: number; ok: false; code: string; message: string; hint?: string };
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id' | 'library'> : never;
@@ -212,6 +220,25 @@ export class ChunkPool {
   async patch(base: FileEntry, target: FileEntry, limit: number): Promise<Buffer | null> {
     const reply = (await this.send({ op: 'patch', base, target, limit })) as Extract<WorkerReply, { patch: Uint8Array | null }>;
     return reply.patch ? Buffer.from(reply.patch.buffer, reply.patch.byteOffset, reply.patch.byteLength) : null;
+  }
+
+  /** Lists a source folder (see walkSource) in a worker: the calls are synchronous there, and a slow share holds only that worker. */
+  async walk(root: string): Promise<SourceItem[]> {
+    const reply = (await this.send({ op: 'walk', root })) as Extract<WorkerReply, { items: SourceItem[] }>;
+    return reply.items;
+  }
+
+  /** Runs folder, link and mode operations in a worker, in order (see runTreeOps); one flag per `linkIfSame`. */
+  async treeOps(ops: TreeOp[]): Promise<boolean[]> {
+    if (ops.length === 0) return [];
+    const reply = (await this.send({ op: 'treeOps', ops })) as Extract<WorkerReply, { linked: boolean[] }>;
+    return reply.linked;
+  }
+
+  /** Copies these chunks (hash, size) of this library into another one where missing (see copyChunkFiles). */
+  async copyChunks(to: string, chunks: [string, number][], verify: boolean): Promise<CopyCount> {
+    const reply = (await this.send({ op: 'copyChunks', to, chunks, verify })) as Extract<WorkerReply, { copyChunks: true }>;
+    return { copied: reply.copied, copiedBytes: reply.copiedBytes };
   }
 
   async check(hash: string): Promise<{ good: boolean; problem?: 'missing' | 'corrupt' }> {

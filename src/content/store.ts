@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import zstd from 'zstd-napi/binding.js';
@@ -237,5 +237,57 @@ export function fsyncPath(path: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Copies chunk files from one library to another (a DP's): each one the
+ * target lacks, or holds at another size than the source's (a truncated copy
+ * after a power cut), or with `verify` holds damaged, is copied as the
+ * compressed frame (the kernel copies, copy_file_range) to a temporary name
+ * and renamed into place. Never a link: a damaged file in one library must
+ * not damage the other. Nothing is flushed.
+ */
+export function copyChunkFiles(fromDir: string, toDir: string, chunks: readonly (readonly [Sha256Hex, number])[], verify: boolean, codec: ChunkCodec): { copied: number; copiedBytes: number } {
+  let copied = 0;
+  let copiedBytes = 0;
+  for (const [hash, size] of chunks) {
+    const target = chunkPath(toDir, hash);
+    const source = chunkPath(fromDir, hash);
+    const have = chunkStoredSize(toDir, hash);
+    const want = chunkStoredSize(fromDir, hash);
+    if (have !== undefined && have === want && (!verify || intactChunk(toDir, codec, hash, size))) continue;
+    const tmp = chunkTmpName(target);
+    try {
+      try {
+        copyFileSync(source, tmp);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || want === undefined) throw err;
+        mkdirSync(join(toDir, 'chunks', hash.slice(0, 2)), { recursive: true });
+        copyFileSync(source, tmp);
+      }
+      chmodSync(tmp, 0o444);
+      renameSync(tmp, target);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created
+      }
+      if (isMissing(err) && want === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `chunk ${hash} is missing from the library`);
+      throw ioError(`cannot copy chunk ${hash} into ${toDir}`, err);
+    }
+    copied += 1;
+    copiedBytes += want ?? 0;
+  }
+  return { copied, copiedBytes };
+}
+
+function intactChunk(libraryDir: string, codec: ChunkCodec, hash: Sha256Hex, size: number): boolean {
+  try {
+    readChunk(libraryDir, codec, hash, size);
+    return true;
+  } catch {
+    return false;
   }
 }

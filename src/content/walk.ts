@@ -1,8 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
-import { Slices } from '../fs/slices.js';
-import { resolveLinkInTree } from './manifest.js';
+import { resolveLinkInTree } from './tree-paths.js';
 
 /** One item of a source tree, before its content is read. */
 export type SourceItem =
@@ -16,11 +15,14 @@ export type SourceItem =
  * out) is collected and refused together, so the administrator sees every
  * offending path at once. Paths are relative and `/`-separated; each folder's
  * names are sorted by bytes (the manifest sorts the whole list again).
- * The calls are synchronous, in slices that yield to the event loop (see
- * {@link Slices}): a tree of thousands of entries is listed in tens of
- * milliseconds instead of a thread-pool round trip per entry.
+ *
+ * Synchronous: it runs in a chunk worker (`ChunkPool.walk`), where a tree of
+ * thousands of entries is listed in tens of milliseconds (an awaited call per
+ * entry costs a thread-pool round trip, about 100 µs on a virtual machine),
+ * and a slow or hung network share holds that worker, never the site
+ * server's event loop.
  */
-export async function walkSource(root: string): Promise<SourceItem[]> {
+export function walkSource(root: string): SourceItem[] {
   let top;
   try {
     top = lstatSync(root);
@@ -34,8 +36,7 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
 
   const items: SourceItem[] = [];
   const refused: string[] = [];
-  const slices = new Slices();
-  const visit = async (rel: string): Promise<void> => {
+  const visit = (rel: string): void => {
     const abs = rel === '' ? root : join(root, rel);
     let names: string[];
     try {
@@ -51,7 +52,6 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
         refused.push(`${path} (backslash in name)`);
         continue;
       }
-      await slices.tick();
       let st;
       try {
         st = lstatSync(full);
@@ -60,7 +60,7 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
       }
       if (st.isDirectory()) {
         items.push({ type: 'dir', path, mode: st.mode & 0o777 });
-        await visit(path);
+        visit(path);
       } else if (st.isFile()) {
         items.push({ type: 'file', path, mode: st.mode & 0o777, size: st.size, abs: full });
       } else if (st.isSymbolicLink()) {
@@ -81,7 +81,7 @@ export async function walkSource(root: string): Promise<SourceItem[]> {
       }
     }
   };
-  await visit('');
+  visit('');
   if (refused.length > 0) {
     const shown = refused.slice(0, 10).join(', ');
     const more = refused.length > 10 ? ` and ${refused.length - 10} more` : '';

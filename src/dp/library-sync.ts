@@ -1,35 +1,15 @@
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { copyManifest, hasManifest, loadManifest, openLibrary } from '../content/library.js';
-import { ChunkCodec, chunkPath, chunkTmpName } from '../content/store.js';
+import { ChunkPool } from '../content/pool.js';
 import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
-import { ioError } from '../errors.js';
-import { Slices } from '../fs/slices.js';
+
+/** Chunks per request to the worker that copies them (a stop is noticed between requests). */
+const COPY_BATCH = 256;
 
 export interface SyncResult {
   manifest: Manifest;
   /** Chunks copied because the DP library lacked them. */
   copied: number;
   copiedBytes: number;
-}
-
-function sizeOf(path: string): number | undefined {
-  try {
-    return statSync(path).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(`cannot inspect ${path}`, err);
-  }
-}
-
-/** True when the chunk file decompresses to bytes of its size and SHA-256 (a redistribution's check). */
-function intact(codec: ChunkCodec, path: string, hash: string, size: number): boolean {
-  try {
-    codec.decompressVerified(hash, readFileSync(path), size);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Chunks brought into a DP library, not yet flushed, and the manifest not yet written ({@link commitLibrary} does both). */
@@ -64,43 +44,20 @@ export async function copyChunks(
   if (options.verify !== true && (await hasManifest(dp, id))) return { manifest, copied: 0, copiedBytes: 0, held: true };
   const chunks = new Map<string, number>();
   for (const e of options.only ?? manifest.entries) if (e.type === 'file') for (const c of e.chunks) chunks.set(c.hash, c.size);
+  // A worker copies (synchronous calls, a few per chunk; a DP folder on a slow share holds only that worker).
+  const pool = new ChunkPool(site.dir);
   let copied = 0;
   let copiedBytes = 0;
-  const codec = options.verify === true ? new ChunkCodec() : undefined;
-  /** Prefix folders known to exist (one mkdir each, not one per chunk). */
-  const made = new Set<string>();
-  // Synchronous calls in slices (see Slices): a few per chunk, thousands of chunks.
-  const slices = new Slices();
-  for (const [hash, size] of chunks) {
-    signal?.throwIfAborted();
-    await slices.tick();
-    const target = chunkPath(dp.dir, hash);
-    const source = chunkPath(site.dir, hash);
-    const have = sizeOf(target);
-    const want = sizeOf(source);
-    if (have !== undefined && have === want && (codec === undefined || intact(codec, target, hash, size))) continue;
-    // A DP holds its own copy, never a link to the site's: a damaged file on
-    // one must not damage the other. The kernel copies (copy_file_range).
-    const tmp = chunkTmpName(target);
-    try {
-      const folder = dirname(target);
-      if (!made.has(folder)) {
-        mkdirSync(folder, { recursive: true });
-        made.add(folder);
-      }
-      copyFileSync(source, tmp);
-      chmodSync(tmp, 0o444);
-      renameSync(tmp, target);
-    } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // never created
-      }
-      throw ioError(`cannot copy chunk ${hash} into DP library ${dp.dir}`, err);
+  try {
+    const list = [...chunks];
+    for (let i = 0; i < list.length; i += COPY_BATCH) {
+      signal?.throwIfAborted();
+      const r = await pool.copyChunks(dp.dir, list.slice(i, i + COPY_BATCH), options.verify === true);
+      copied += r.copied;
+      copiedBytes += r.copiedBytes;
     }
-    copied += 1;
-    copiedBytes += want ?? 0;
+  } finally {
+    await pool.close();
   }
   signal?.throwIfAborted();
   return { manifest, copied, copiedBytes, held: false };

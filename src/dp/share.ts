@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, linkSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { writeTree } from '../content/extract.js';
+import { finishingOps, writeTree } from '../content/extract.js';
 import { flushFileSystem, loadManifest } from '../content/library.js';
 import { ChunkPool, type CopyInto } from '../content/pool.js';
+import type { TreeOp } from '../content/tree-ops.js';
 import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
 import { SitecastError, ioError } from '../errors.js';
-import { Slices } from '../fs/slices.js';
 import { syncDirectory, writeFileAtomic } from '../fs/atomic.js';
 import { type DpPaths, isInstallerName, markerPath, sharePath, versionName } from './layout.js';
 
@@ -196,35 +195,26 @@ async function buildVersion(job: BuildJob): Promise<BuildResult> {
   const { build, manifest, previous, signal } = job;
   const old = new Map<string, FileEntry>();
   for (const e of previous?.manifest?.entries ?? []) if (e.type === 'file') old.set(e.path, e);
-  // Folders first, writable while the tree is filled; their modes are set last.
-  // Folders, links and modes: synchronous calls in slices (see Slices).
-  const slices = new Slices();
-  for (const e of manifest.entries) {
-    if (e.type !== 'dir') continue;
-    await slices.tick();
-    try {
-      mkdirSync(join(build, e.path), { mode: 0o700 });
-    } catch (err) {
-      throw ioError(`cannot create folder ${e.path}`, err);
-    }
-  }
-  const toWrite: FileEntry[] = [];
-  const linked: FileEntry[] = [];
-  for (const e of manifest.entries) {
-    if (e.type !== 'file') continue;
+  const pool = new ChunkPool(job.library);
+  try {
+    // Folders first, writable while the tree is filled; their modes are set
+    // last. Folders, links, modes and hard links are made by a worker (see runTreeOps).
+    await pool.treeOps(manifest.entries.flatMap((e): TreeOp[] => (e.type === 'dir' ? [{ op: 'mkdir', path: join(build, e.path), name: e.path, mode: 0o700 }] : [])));
     signal?.throwIfAborted();
-    await slices.tick();
-    const before = old.get(e.path);
-    if (previous !== undefined && before !== undefined && sameFile(before, e) && linkUnchanged(join(previous.dir, e.path), join(build, e.path), e.size)) {
-      linked.push(e);
-      continue;
+    // Unchanged files (same path, hash, mode and size) are hard links to the live version's copy.
+    const candidates: FileEntry[] = [];
+    const files: FileEntry[] = [];
+    for (const e of manifest.entries) {
+      if (e.type !== 'file') continue;
+      const before = old.get(e.path);
+      if (previous !== undefined && before !== undefined && sameFile(before, e)) candidates.push(e);
+      else files.push(e);
     }
-    toWrite.push(e);
-  }
-  const copy = { copied: 0, copiedBytes: 0 };
-  if (toWrite.length > 0) {
-    const pool = new ChunkPool(job.library);
-    try {
+    const results = previous === undefined ? [] : await pool.treeOps(candidates.map((e) => ({ op: 'linkIfSame', path: join(build, e.path), name: e.path, from: join(previous.dir, e.path), size: e.size })));
+    const linked = candidates.filter((_, i) => results[i] === true);
+    const toWrite = [...files, ...candidates.filter((_, i) => results[i] !== true)];
+    const copy = { copied: 0, copiedBytes: 0 };
+    if (toWrite.length > 0) {
       // Only the new and changed files: every chunk and every file hash is verified as it is written.
       const wrote = await writeTree(pool, { format: 1, entries: toWrite }, build, {
         ...(signal === undefined ? {} : { signal }),
@@ -232,44 +222,12 @@ async function buildVersion(job: BuildJob): Promise<BuildResult> {
       });
       copy.copied = wrote.copied;
       copy.copiedBytes = wrote.copiedBytes;
-    } finally {
-      await pool.close();
     }
-  }
-  for (const e of manifest.entries) {
-    if (e.type !== 'symlink') continue;
-    await slices.tick();
-    try {
-      symlinkSync(e.target, join(build, e.path));
-    } catch (err) {
-      throw ioError(`cannot create link ${e.path}`, err);
-    }
-  }
-  for (const e of [...manifest.entries].reverse()) {
-    if (e.type !== 'dir') continue;
-    await slices.tick();
-    try {
-      chmodSync(join(build, e.path), e.mode);
-    } catch (err) {
-      throw ioError(`cannot set the mode of ${e.path}`, err);
-    }
-  }
-  await chmod(build, 0o755);
-  return { written: toWrite.length, linkedFiles: linked, ...copy };
-}
-
-/** Hard-links an unchanged file from the previous version; false when that copy is not usable. */
-function linkUnchanged(from: string, to: string, size: number): boolean {
-  try {
-    const st = lstatSync(from);
-    if (!st.isFile() || st.size !== size) return false;
-    linkSync(from, to);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // Another file system or a link limit: write it instead. A full disk is a real failure.
-    if (code === 'ENOENT' || code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') return false;
-    throw ioError(`cannot link ${to}`, err);
+    await pool.treeOps(finishingOps(manifest, build));
+    await chmod(build, 0o755);
+    return { written: toWrite.length, linkedFiles: linked, ...copy };
+  } finally {
+    await pool.close();
   }
 }
 
