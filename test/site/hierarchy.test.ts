@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadManifest, openLibrary } from '../../src/content/library.js';
+import { chunkPath } from '../../src/content/store.js';
 import { getHolding, getSent, listSiteNodes, listWanted } from '../../src/db/hierarchy.js';
 import { describeTree, makeTree, randomBytesFrom } from '../helpers/fixtures.js';
 import { api, startLab } from '../helpers/hierarchy.js';
@@ -121,5 +123,48 @@ test('a child that lost the version a delta was made against refuses it, says it
   assert.ok(second !== undefined && second.sourceVersion === 2 && second.bytes > first.bytes / 2, `the resend (${second?.bytes} bytes) is the whole version, not a delta (first send ${first.bytes} bytes)`);
   const messages = (await api(cen, 'GET', `/api/v1/status-messages?package=${id}`)).json as { messages: { text: string; severity: string }[] };
   assert.ok(messages.messages.some((m) => m.severity === 'warning' && /PRI cannot build source version 2 .* sending source version 2 whole/.test(m.text)));
+  await eventually('PRI no longer wants anything', async () => ((await listWanted(pri.handle.ctx.db)).length === 0 ? true : undefined));
+});
+
+test('a child whose copy of the base is damaged refuses the delta (a patch reads a chunk that fails its hash), wants the version whole, and gets it whole', async (t) => {
+  const lab = await startLab(t, ['CEN', 'PRI']);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  const dp = await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, 'dp-pri'), site: 'PRI' });
+  assert.equal(dp.status, 201, JSON.stringify(dp.json));
+  await eventually('PRI has its DP', async () => ((await api(pri, 'GET', '/api/v1/dps')).json as { dps: unknown[] }).dps.length === 1 || undefined);
+
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'damaged-base');
+  const created = await api(cen, 'POST', '/api/v1/packages', { name: 'Damaged base', sourcePath: src, version: '1.0' });
+  const id = (created.json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
+  await eventually('PRI installed version 1', async () => allAt(await statusAtCentral(lab, id), 1, 1), 60_000);
+  const first = await getSent(cen.handle.ctx.db, 'PRI', id);
+  assert.ok(first !== undefined);
+  await eventually('CEN knows PRI holds version 1', async () => ((await getHolding(cen.handle.ctx.db, 'PRI', id))?.sourceVersion === 1 ? true : undefined));
+
+  // README.txt's chunk in PRI's library is damaged in place; an edit of README travels as a patch against it.
+  const v1 = (await api(pri, 'GET', `/api/v1/packages/${id}`)).json as { manifestSha256: string };
+  const manifest = await loadManifest(await openLibrary(join(pri.root, 'library')), v1.manifestSha256);
+  const readme = manifest.entries.find((e) => e.path === 'README.txt');
+  assert.ok(readme?.type === 'file' && readme.chunks.length === 1);
+  const chunk = chunkPath(join(pri.root, 'library'), readme.chunks[0]?.hash as string);
+  const bytes = await readFile(chunk);
+  bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 0xff, bytes.length >> 1);
+  await chmod(chunk, 0o644);
+  await writeFile(chunk, bytes);
+
+  await appendFile(join(src, 'README.txt'), 'one more line for version two\n');
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/update`)).status, 200);
+  await eventually('PRI installed version 2', async () => allAt(await statusAtCentral(lab, id), 2, 1), 60_000);
+  assert.deepEqual(await describeTree(join(lab.dir, 'dp-pri', 'SMSPKG', id)), await describeTree(src));
+
+  const bad = await readdir(join(pri.root, 'inboxes', 'despoolr.box', 'receive', 'bad'));
+  assert.ok(bad.some((n) => n.startsWith(`P-${id}-`)), `the refused delta is kept in bad/: ${bad.join(', ')}`);
+  const priMessages = (await api(pri, 'GET', `/api/v1/status-messages?package=${id}`)).json as { messages: { text: string }[] };
+  assert.ok(priMessages.messages.some((m) => /refused: SITECAST_E_CORRUPT_CHUNK/.test(m.text)), `PRI says why it refused the delta: ${priMessages.messages.map((m) => m.text).join(' | ')}`);
+  const second = await getSent(cen.handle.ctx.db, 'PRI', id);
+  assert.ok(second !== undefined && second.sourceVersion === 2 && second.bytes > first.bytes / 2, `the resend (${second?.bytes} bytes) is the whole version, not a delta (first send ${first.bytes} bytes)`);
   await eventually('PRI no longer wants anything', async () => ((await listWanted(pri.handle.ctx.db)).length === 0 ? true : undefined));
 });

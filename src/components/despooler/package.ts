@@ -24,11 +24,15 @@ export async function applyPackage(ctx: SiteContext, log: ComponentLog, bundle: 
   try {
     await apply(ctx, log, bundle, header);
   } catch (err) {
-    if (isSitecastError(err, 'SITECAST_E_MISSING_BASE')) {
-      // The bundle is refused as before; the parent hears (status up) that this version is wanted whole.
+    // A delta whose base this site lost, or holds damaged (a patch read a chunk that fails its hash), cannot
+    // be applied; the whole version can. The bundle is refused as before, and the parent hears (status up)
+    // that this version is wanted whole. A whole version that fails is not wanted again: no resend loop.
+    const baseGone = isSitecastError(err, 'SITECAST_E_MISSING_BASE');
+    const baseDamaged = header.content?.kind === 'delta' && isSitecastError(err, 'SITECAST_E_CORRUPT_CHUNK');
+    if (baseGone || baseDamaged) {
       const def = header.package;
       await recordWanted(ctx.db, { packageId: def.id, sourceVersion: def.sourceVersion, manifest: def.manifest, since: new Date().toISOString() });
-      log.warn(`${header.id}: ${def.id} source version ${def.sourceVersion} cannot be built here (its base is gone); the parent will be asked for the whole version`);
+      log.warn(`${header.id}: ${def.id} source version ${def.sourceVersion} cannot be built here (its base is ${baseGone ? 'gone' : 'damaged'}); the parent will be asked for the whole version`);
       ctx.wake('statmgr');
     }
     throw err;
