@@ -5,6 +5,7 @@ import { compress, decompress } from 'zstd-napi';
 import { z } from 'zod';
 import { SitecastError, ioError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
+import { syncThroughHelper } from '../fs/sync-helper.js';
 import { manifestId, parseManifest, serializeManifest } from './manifest.js';
 import type { Manifest, Sha256Hex } from './types.js';
 import { singleFrameContentSize } from './zstd-frame.js';
@@ -214,10 +215,12 @@ export async function listChunks(lib: Library): Promise<Sha256Hex[]> {
 /**
  * Makes everything written so far durable with one syncfs(2) (`sync -f`)
  * instead of one fsync per chunk file, which costs ~0.5 ms each. Runs the
- * command asynchronously: a site server's event loop keeps serving while the
- * disk catches up. Falls back to a full `sync` where `-f` is not supported.
+ * command asynchronously, through a long-lived helper (see syncThroughHelper):
+ * a site server's event loop keeps serving while the disk catches up. Falls
+ * back to running `sync -f` itself, then a full `sync`.
  */
 export async function flushFileSystem(dir: string): Promise<void> {
+  if ((await syncThroughHelper(dir)) === 0) return;
   if ((await runSync(['-f', dir])) === 0) return;
   const status = await runSync([]);
   if (status !== 0) {
@@ -237,8 +240,8 @@ function runSync(args: string[]): Promise<number | null> {
 
 /**
  * Starts write-back early while a long write is still going on: `kick()`
- * runs `sync -f` in the background (one at a time), so the final, blocking
- * flush before a manifest is written finds little left to do.
+ * runs `sync -f` in the background (one at a time, through the helper), so
+ * the final flush before a manifest is written finds little left to do.
  */
 export class BackgroundFlusher {
   private running: Promise<void> | undefined;
@@ -246,13 +249,11 @@ export class BackgroundFlusher {
 
   kick(): void {
     if (this.running) return;
-    this.running = new Promise<void>((resolve) => {
-      const child = spawn('sync', ['-f', this.dir], { stdio: 'ignore' });
-      child.on('error', () => resolve());
-      child.on('exit', () => resolve());
-    }).finally(() => {
-      this.running = undefined;
-    });
+    this.running = syncThroughHelper(this.dir)
+      .then(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+      });
   }
 
   /** Waits for a background flush, if any; the caller still flushes once itself. */
