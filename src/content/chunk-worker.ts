@@ -164,7 +164,7 @@ function handle(req: Exclude<WorkerRequest, { op: 'patch' }>): { reply: WorkerRe
       return { reply: { id: req.id, ok: true, written: pos - req.offset, ...copyCount }, transfer: [] };
     }
     case 'copyChunks':
-      return { reply: { id: req.id, ok: true, copyChunks: true, ...copyChunkFiles(libraryDir, req.to, req.chunks, req.verify, codec) }, transfer: [] };
+      return { reply: { id: req.id, ok: true, copyChunks: true, ...copyChunkFiles(libraryDir, req.to, req.hashes) }, transfer: [] };
     case 'treeOps':
       return { reply: { id: req.id, ok: true, linked: runTreeOps(req.ops) }, transfer: [] };
     case 'walk':

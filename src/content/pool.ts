@@ -58,7 +58,7 @@ export type WorkerRequest = { library: string } & (
   | { op: 'check'; id: number; hash: string }
   | { op: 'walk'; id: number; root: string }
   | { op: 'treeOps'; id: number; ops: TreeOp[] }
-  | { op: 'copyChunks'; id: number; to: string; chunks: [string, number][]; verify: boolean }
+  | { op: 'copyChunks'; id: number; to: string; hashes: string[] }
 );
 
 export type WorkerReply =
@@ -235,9 +235,9 @@ export class ChunkPool {
     return reply.linked;
   }
 
-  /** Copies these chunks (hash, size) of this library into another one where missing (see copyChunkFiles). */
-  async copyChunks(to: string, chunks: [string, number][], verify: boolean): Promise<CopyCount> {
-    const reply = (await this.send({ op: 'copyChunks', to, chunks, verify })) as Extract<WorkerReply, { copyChunks: true }>;
+  /** Copies these chunks of this library into another one where missing (see copyChunkFiles). */
+  async copyChunks(to: string, hashes: string[]): Promise<CopyCount> {
+    const reply = (await this.send({ op: 'copyChunks', to, hashes })) as Extract<WorkerReply, { copyChunks: true }>;
     return { copied: reply.copied, copiedBytes: reply.copiedBytes };
   }
 

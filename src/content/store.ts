@@ -243,20 +243,19 @@ export function fsyncPath(path: string): void {
 /**
  * Copies chunk files from one library to another (a DP's): each one the
  * target lacks, or holds at another size than the source's (a truncated copy
- * after a power cut), or with `verify` holds damaged, is copied as the
- * compressed frame (the kernel copies, copy_file_range) to a temporary name
- * and renamed into place. Never a link: a damaged file in one library must
- * not damage the other. Nothing is flushed.
+ * after a power cut), is copied as the compressed frame (the kernel copies,
+ * copy_file_range) to a temporary name and renamed into place. Never a link:
+ * a damaged file in one library must not damage the other. Nothing is flushed.
  */
-export function copyChunkFiles(fromDir: string, toDir: string, chunks: readonly (readonly [Sha256Hex, number])[], verify: boolean, codec: ChunkCodec): { copied: number; copiedBytes: number } {
+export function copyChunkFiles(fromDir: string, toDir: string, hashes: readonly Sha256Hex[]): { copied: number; copiedBytes: number } {
   let copied = 0;
   let copiedBytes = 0;
-  for (const [hash, size] of chunks) {
+  for (const hash of hashes) {
     const target = chunkPath(toDir, hash);
     const source = chunkPath(fromDir, hash);
     const have = chunkStoredSize(toDir, hash);
     const want = chunkStoredSize(fromDir, hash);
-    if (have !== undefined && have === want && (!verify || intactChunk(toDir, codec, hash, size))) continue;
+    if (have !== undefined && have === want) continue;
     const tmp = chunkTmpName(target);
     try {
       try {
@@ -281,13 +280,4 @@ export function copyChunkFiles(fromDir: string, toDir: string, chunks: readonly 
     copiedBytes += want ?? 0;
   }
   return { copied, copiedBytes };
-}
-
-function intactChunk(libraryDir: string, codec: ChunkCodec, hash: Sha256Hex, size: number): boolean {
-  try {
-    readChunk(libraryDir, codec, hash, size);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -25,34 +25,21 @@ export type TreeOp =
 export function runTreeOps(ops: readonly TreeOp[]): boolean[] {
   const linked: boolean[] = [];
   for (const op of ops) {
-    switch (op.op) {
-      case 'mkdir':
-        try {
-          mkdirSync(op.path, op.mode === undefined ? {} : { mode: op.mode });
-        } catch (err) {
-          throw ioError(`cannot create folder ${op.name}`, err);
-        }
-        break;
-      case 'symlink':
-        try {
-          symlinkSync(op.target, op.path);
-        } catch (err) {
-          throw ioError(`cannot create link ${op.name}`, err);
-        }
-        break;
-      case 'chmod':
-        try {
-          chmodSync(op.path, op.mode);
-        } catch (err) {
-          throw ioError(`cannot set the mode of ${op.name}`, err);
-        }
-        break;
-      case 'linkIfSame':
-        linked.push(linkIfSame(op));
-        break;
-    }
+    if (op.op === 'linkIfSame') linked.push(linkIfSame(op));
+    else if (op.op === 'mkdir') named(`cannot create folder ${op.name}`, () => mkdirSync(op.path, op.mode === undefined ? {} : { mode: op.mode }));
+    else if (op.op === 'symlink') named(`cannot create link ${op.name}`, () => symlinkSync(op.target, op.path));
+    else named(`cannot set the mode of ${op.name}`, () => chmodSync(op.path, op.mode));
   }
   return linked;
+}
+
+/** Runs one call; its system error becomes a product error saying what could not be done. */
+function named(what: string, call: () => unknown): void {
+  try {
+    call();
+  } catch (err) {
+    throw ioError(what, err);
+  }
 }
 
 function linkIfSame(op: Extract<TreeOp, { op: 'linkIfSame' }>): boolean {

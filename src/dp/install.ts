@@ -58,7 +58,7 @@ export async function installOnDp(options: InstallOptions): Promise<InstallResul
   /** Chunks of the files the share did not write (linked unchanged from the live version): the DP library must hold them too. */
   const copyRest = async (files: readonly FileEntry[]): Promise<void> => {
     if (committed || files.length === 0) return;
-    const rest = await copyChunks(options.siteLibrary, dp.library, options.manifestId, options.signal, { only: files });
+    const rest = await copyChunks(options.siteLibrary, dp.library, files, options.signal);
     copied.chunks += rest.copied;
     copied.bytes += rest.copiedBytes;
   };
@@ -81,7 +81,7 @@ export async function installOnDp(options: InstallOptions): Promise<InstallResul
   if (!committed) {
     // The share was already live at this version but the DP library does not
     // name it (its manifest lost or collected): bring every chunk back, then record it.
-    const all = await copyChunks(options.siteLibrary, dp.library, options.manifestId, options.signal);
+    const all = await copyChunks(options.siteLibrary, dp.library, manifest.entries, options.signal);
     copied.chunks += all.copied;
     copied.bytes += all.copiedBytes;
     await flushFileSystem(dp.library);

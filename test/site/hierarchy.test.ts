@@ -88,7 +88,8 @@ test('a package targeted at DPs of CEN, PRI and SEC flows down, updates travel a
   assert.ok((messages.json as { messages: { text: string }[] }).messages.some((m) => /installed on DP dp1/.test(m.text)));
 });
 
-test('a child that lost the version a delta was made against refuses it, says it wants the version whole, and gets it whole', async (t) => {
+/** CEN → PRI with a DP at PRI, a package sent there and installed at version 1, and CEN knowing PRI holds it. */
+async function versionOneAtPri(t: Parameters<typeof startLab>[0], seed: string, name: string) {
   const lab = await startLab(t, ['CEN', 'PRI']);
   const cen = lab.site('CEN');
   const pri = lab.site('PRI');
@@ -97,14 +98,19 @@ test('a child that lost the version a delta was made against refuses it, says it
   await eventually('PRI has its DP', async () => ((await api(pri, 'GET', '/api/v1/dps')).json as { dps: unknown[] }).dps.length === 1 || undefined);
 
   const src = join(lab.dir, 'src');
-  await makeTree(src, 'lost-base');
-  const created = await api(cen, 'POST', '/api/v1/packages', { name: 'Lost base', sourcePath: src, version: '1.0' });
+  await makeTree(src, seed);
+  const created = await api(cen, 'POST', '/api/v1/packages', { name, sourcePath: src, version: '1.0' });
   const id = (created.json as { id: string }).id;
   assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
   await eventually('PRI installed version 1', async () => allAt(await statusAtCentral(lab, id), 1, 1), 60_000);
   const first = await getSent(cen.handle.ctx.db, 'PRI', id);
   assert.ok(first !== undefined);
   await eventually('CEN knows PRI holds version 1', async () => ((await getHolding(cen.handle.ctx.db, 'PRI', id))?.sourceVersion === 1 ? true : undefined));
+  return { lab, cen, pri, src, id, first };
+}
+
+test('a child that lost the version a delta was made against refuses it, says it wants the version whole, and gets it whole', async (t) => {
+  const { lab, cen, pri, src, id, first } = await versionOneAtPri(t, 'lost-base', 'Lost base');
 
   // PRI's library loses version 1 (a restore from an old backup, a clean-up by hand): CEN still plans a delta against it.
   const v1 = (await api(pri, 'GET', `/api/v1/packages/${id}`)).json as { manifestSha256: string };
@@ -127,22 +133,7 @@ test('a child that lost the version a delta was made against refuses it, says it
 });
 
 test('a child whose copy of the base is damaged refuses the delta (a patch reads a chunk that fails its hash), wants the version whole, and gets it whole', async (t) => {
-  const lab = await startLab(t, ['CEN', 'PRI']);
-  const cen = lab.site('CEN');
-  const pri = lab.site('PRI');
-  const dp = await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, 'dp-pri'), site: 'PRI' });
-  assert.equal(dp.status, 201, JSON.stringify(dp.json));
-  await eventually('PRI has its DP', async () => ((await api(pri, 'GET', '/api/v1/dps')).json as { dps: unknown[] }).dps.length === 1 || undefined);
-
-  const src = join(lab.dir, 'src');
-  await makeTree(src, 'damaged-base');
-  const created = await api(cen, 'POST', '/api/v1/packages', { name: 'Damaged base', sourcePath: src, version: '1.0' });
-  const id = (created.json as { id: string }).id;
-  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
-  await eventually('PRI installed version 1', async () => allAt(await statusAtCentral(lab, id), 1, 1), 60_000);
-  const first = await getSent(cen.handle.ctx.db, 'PRI', id);
-  assert.ok(first !== undefined);
-  await eventually('CEN knows PRI holds version 1', async () => ((await getHolding(cen.handle.ctx.db, 'PRI', id))?.sourceVersion === 1 ? true : undefined));
+  const { lab, cen, pri, src, id, first } = await versionOneAtPri(t, 'damaged-base', 'Damaged base');
 
   // README.txt's chunk in PRI's library is damaged in place; an edit of README travels as a patch against it.
   const v1 = (await api(pri, 'GET', `/api/v1/packages/${id}`)).json as { manifestSha256: string };
