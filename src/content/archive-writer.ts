@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { compress } from 'zstd-napi';
 import { ioError } from '../errors.js';
 import { ARCHIVE_FORMAT, ARCHIVE_MAGIC, RECORD, type ArchiveHeader, type PatchMeta } from './archive-format.js';
+import { writeFully } from '../fs/write.js';
 
 /**
  * Writes an archive under a temporary name and renames it into place on
@@ -57,7 +58,7 @@ export class ArchiveWriter {
     this.written += data.length;
     this.bufferedBytes = 0;
     try {
-      await this.handle.write(data);
+      await writeFully(this.handle, data);
     } catch (err) {
       throw ioError(`cannot write ${this.target}`, err);
     }

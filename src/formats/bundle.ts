@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { SitecastError, ioError, isSitecastError } from '../errors.js';
 import { syncDirectory } from '../fs/atomic.js';
 import { BUNDLE_FORMAT, type BundleHeader, bundleHeaderSchema } from './bundle-header.js';
+import { writeFully } from '../fs/write.js';
 
 export * from './bundle-header.js';
 
@@ -66,8 +67,7 @@ export async function writeBundle(out: string, input: WriteBundleInput): Promise
       const put = async (b: Buffer): Promise<void> => {
         whole.update(b);
         bytes += b.length;
-        let off = 0;
-        while (off < b.length) off += (await handle.write(b, off)).bytesWritten;
+        await writeFully(handle, b);
       };
       const add = async (b: Buffer): Promise<void> => {
         body.update(b);
@@ -229,8 +229,7 @@ export async function extractBundleContent(bundle: VerifiedBundle, out: string):
         const want = Math.min(buf.length, bundle.contentBytes - done);
         const { bytesRead } = await src.read(buf, 0, want, bundle.contentOffset + done);
         if (bytesRead === 0) throw new SitecastError('SITECAST_E_BAD_BUNDLE', `bundle ${basename(bundle.path)} changed while it was read`);
-        let off = 0;
-        while (off < bytesRead) off += (await dst.write(buf, off, bytesRead - off)).bytesWritten;
+        await writeFully(dst, buf.subarray(0, bytesRead));
         done += bytesRead;
       }
     } finally {

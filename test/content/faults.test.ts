@@ -1,12 +1,15 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildDelta } from '../../src/content/delta.js';
 import { ingestTree } from '../../src/content/ingest.js';
+import { packManifest } from '../../src/content/pack.js';
 import { listManifests, openLibrary } from '../../src/content/library.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { makeTree, randomBytesFrom, tempDir } from '../helpers/fixtures.js';
+import { mountSkip, mountTmpfs } from '../helpers/mounts.js';
 
 const isRoot = process.getuid?.() === 0;
 const bin = new URL('../../../bin/sitecast.js', import.meta.url).pathname;
@@ -19,21 +22,55 @@ async function assertNoPartialChunks(libDir: string): Promise<void> {
   assert.deepEqual(r.bad.filter((b) => b.problem === 'corrupt'), []);
 }
 
-test('ENOSPC while ingesting: a clear error, no manifest, no partial chunk, earlier versions intact', { skip: !isRoot && 'needs root to mount a small tmpfs' }, async (t) => {
+/** Runs `body` with a small tmpfs at `<temporary folder>/small`, unmounted after. */
+async function onSmallDisk(t: TestContext, size: string, body: (dir: string, mnt: string) => Promise<void>): Promise<void> {
   const dir = await tempDir(t);
   const mnt = join(dir, 'small');
-  await mkdir(mnt);
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-  if (mounted.status !== 0) {
+  const unmount = await mountTmpfs(mnt, size);
+  if (unmount === undefined) {
     t.skip('cannot mount tmpfs here');
     return;
   }
   try {
-    await enospcCase(dir, mnt);
+    await body(dir, mnt);
   } finally {
-    spawnSync('umount', ['-l', mnt]);
+    unmount();
   }
-});
+}
+
+test('ENOSPC while ingesting: a clear error, no manifest, no partial chunk, earlier versions intact', { skip: mountSkip() }, (t) => onSmallDisk(t, '2m', enospcCase));
+
+/** Nothing but `keep` in the folder: no temporary file left, no archive under the target name. */
+async function assertOnly(dir: string, keep: string[]): Promise<void> {
+  assert.deepEqual((await readdir(dir)).sort(), keep.sort());
+}
+
+test('ENOSPC while writing an archive (pack) or a delta: an error, nothing under the target name, an earlier archive unchanged', { skip: mountSkip() }, (t) =>
+  onSmallDisk(t, '1m', async (dir, mnt) => {
+    const libDir = join(dir, 'lib');
+    await mkdir(join(dir, 'small-src'));
+    await writeFile(join(dir, 'small-src/a.txt'), 'small package');
+    const small = await ingestTree(libDir, join(dir, 'small-src'));
+    await packManifest(libDir, small.manifest, join(mnt, 'small.pkg'));
+    const before = await readFile(join(mnt, 'small.pkg'));
+    await mkdir(join(dir, 'v1'));
+    await writeFile(join(dir, 'v1/blob'), randomBytesFrom('pack-enospc-1', 3 * 1024 * 1024));
+    const v1 = await ingestTree(libDir, join(dir, 'v1'));
+    await mkdir(join(dir, 'v2'));
+    await writeFile(join(dir, 'v2/blob'), randomBytesFrom('pack-enospc-2', 3 * 1024 * 1024));
+    const v2 = await ingestTree(libDir, join(dir, 'v2'));
+    const isEnospc = (err: Error & { code?: string }): boolean => {
+      assert.equal(err.code, 'SITECAST_E_IO');
+      assert.match(err.message, /ENOSPC|no space/);
+      return true;
+    };
+    await assert.rejects(packManifest(libDir, v1.manifest, join(mnt, 'v1.pkg')), isEnospc);
+    await assertOnly(mnt, ['small.pkg']);
+    await assert.rejects(buildDelta(libDir, v1.manifest, v2.manifest, join(mnt, 'v1-v2.delta')), isEnospc);
+    await assertOnly(mnt, ['small.pkg']);
+    assert.deepEqual(await readFile(join(mnt, 'small.pkg')), before);
+  }),
+);
 
 async function enospcCase(dir: string, mnt: string): Promise<void> {
   const libDir = join(mnt, 'lib');

@@ -7,19 +7,18 @@ import { addDp, createPackage, listStatusMessages, setTargets } from '../../src/
 import { startSite } from '../../src/site/server.js';
 import { describeTree, makeTree } from '../helpers/fixtures.js';
 import { statusWhen } from '../helpers/distribution.js';
+import { mountSkip, mountTmpfs } from '../helpers/mounts.js';
 import { newSite } from '../helpers/site.js';
 
-const isRoot = process.getuid?.() === 0;
-
-test('a DP on a full file system: retrying with a count and a next attempt, installed once it has room; other DPs go on', { skip: !isRoot && 'needs root to mount a small tmpfs' }, async (t) => {
+test('a DP on a full file system: retrying with a count and a next attempt, installed once it has room; other DPs go on', { skip: mountSkip() }, async (t) => {
   const site = await newSite(t);
   const mnt = join(site.dir, 'small');
-  await mkdir(mnt);
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]).status !== 0) {
+  const unmount = await mountTmpfs(mnt, '1m');
+  if (unmount === undefined) {
     t.skip('cannot mount tmpfs here');
     return;
   }
-  site.defer(async () => spawnSync('umount', ['-l', mnt]));
+  site.defer(async () => unmount());
   const src = join(site.dir, 'src');
   await makeTree(src, 'full-disk');
   const h = await startSite(site.root, { distmgr: { graceMs: 100, retry: { initialMs: 200, maxMs: 400 } }, provider: false });
@@ -44,15 +43,15 @@ test('a DP on a full file system: retrying with a count and a next attempt, inst
   assert.deepEqual(await describeTree(join(mnt, 'dp', 'SMSPKG', pkg.id)), await describeTree(src));
 });
 
-test('a DP on a read-only file system: retrying, then installed once it is writable', { skip: !isRoot && 'needs root to mount a tmpfs' }, async (t) => {
+test('a DP on a read-only file system: retrying, then installed once it is writable', { skip: mountSkip() }, async (t) => {
   const site = await newSite(t);
   const mnt = join(site.dir, 'ro');
-  await mkdir(mnt);
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt]).status !== 0) {
+  const unmount = await mountTmpfs(mnt, '64m');
+  if (unmount === undefined) {
     t.skip('cannot mount tmpfs here');
     return;
   }
-  site.defer(async () => spawnSync('umount', ['-l', mnt]));
+  site.defer(async () => unmount());
   await mkdir(join(mnt, 'dp'));
   assert.equal(spawnSync('mount', ['-o', 'remount,ro', mnt]).status, 0);
   const src = join(site.dir, 'src');

@@ -9,6 +9,7 @@ import type { SitePaths } from '../../site/layout.js';
 import { appendFrom, sizeOf } from './lan.js';
 import { PARTIAL_FOLDER } from './partial.js';
 import type { Sender, SenderDeps } from './sender.js';
+import { writeFully } from '../../fs/write.js';
 
 /**
  * The courier sender: writes a parcel (request and bundle in one file, with
@@ -72,7 +73,7 @@ export async function importParcel(paths: SitePaths, siteCode: string, file: str
   const out = await open(tmp, 'w');
   let header;
   try {
-    header = await readParcel(file, async (chunk) => void (await out.write(chunk)));
+    header = await readParcel(file, (chunk) => writeFully(out, chunk));
     await out.sync();
   } catch (err) {
     await out.close().catch(() => undefined);

@@ -6,6 +6,7 @@ import type { SendRequest } from '../../formats/srq.js';
 import { PARTIAL_FOLDER, fileSha256 } from './partial.js';
 import type { ProgressFn, Sender, SenderDeps } from './sender.js';
 import { sliceSize } from './throttle.js';
+import { writeFully } from '../../fs/write.js';
 
 /**
  * Appends `file` to `dest` from where `dest` already stands (resume by
@@ -30,7 +31,7 @@ export async function appendFrom(
       const { bytesRead } = await src.read(buf, 0, n, at);
       if (bytesRead !== n) throw new SitecastError('SITECAST_E_SEND', `${a.file} is shorter than the ${a.total} bytes the request names`);
       await deps.throttle.take(n, signal);
-      await out.write(buf.subarray(0, n));
+      await writeFully(out, buf.subarray(0, n));
       at += n;
       progress({ sent: at, total: a.total, wireBytes: n });
     }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { SitecastError, ioError } from '../../errors.js';
 import { syncDirectory, writeFileAtomic } from '../../fs/atomic.js';
+import { writeFully } from '../../fs/write.js';
 
 /**
  * Uploads in progress at a receiving site: `receive/.partial/<from>-<id>`
@@ -128,7 +129,7 @@ export class PartialStore {
         try {
           // Bytes past the acknowledged length are leftovers of a part cut short: drop them.
           await handle.truncate(meta.received);
-          await handle.write(u.body, 0, u.body.length, meta.received);
+          await writeFully(handle, u.body, meta.received);
           await handle.sync();
         } finally {
           await handle.close();

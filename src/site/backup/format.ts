@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import { SitecastError } from '../../errors.js';
+import { writeFully } from '../../fs/write.js';
 
 /**
  * A site backup: one file, written front to back, read front to back.
@@ -90,11 +91,7 @@ export class BackupWriter {
 
   async write(data: Uint8Array): Promise<void> {
     this.hash.update(data);
-    let at = 0;
-    while (at < data.length) {
-      const { bytesWritten } = await this.handle.write(data, at, data.length - at);
-      at += bytesWritten;
-    }
+    await writeFully(this.handle, data);
     this.written += data.length;
   }
 
@@ -105,7 +102,7 @@ export class BackupWriter {
 
   async finish(): Promise<void> {
     const trailer = Buffer.from(`${END_PREFIX}${this.hash.digest('hex')}\n`);
-    await this.handle.write(trailer);
+    await writeFully(this.handle, trailer);
     this.written += trailer.length;
   }
 }

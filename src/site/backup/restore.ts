@@ -13,6 +13,7 @@ import { siteFolders, sitePaths } from '../layout.js';
 import type { BackupProgress } from './backup.js';
 import { BACKUP_FORMAT, type EndFrame, type FileFrame, type Frame, type SiteFrame, FrameReader, badBackup, verifyBackupFile } from './format.js';
 import { claimPostgres, dropPostgresSchema, loadRows } from './load.js';
+import { writeFully } from '../../fs/write.js';
 
 /** The backup being read, and where progress goes. */
 interface Input {
@@ -187,7 +188,7 @@ async function writeOne(input: Input, staging: string, frame: FileFrame): Promis
     throw ioError(`cannot create ${target}`, err);
   }
   try {
-    for await (const piece of reader.pieces(frame.bytes)) await out.write(piece);
+    for await (const piece of reader.pieces(frame.bytes)) await writeFully(out, piece);
     await out.chmod(frame.mode);
   } finally {
     await out.close();
