@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SitecastError } from '../errors.js';
-import { checkRelativePath, resolveLinkInTree, unsafe } from './tree-paths.js';
+import { checkRelativePath, resolveLink, unsafe } from './tree-paths.js';
 import type { Manifest, ManifestEntry, Sha256Hex } from './types.js';
 
-export { checkRelativePath, resolveLinkInTree } from './tree-paths.js';
+export { checkRelativePath, resolveLink } from './tree-paths.js';
 
 /**
  * Manifests come from other sites and courier media: everything in them is
@@ -45,6 +45,9 @@ export function sortEntries(entries: ManifestEntry[]): ManifestEntry[] {
  * Structural checks beyond the schema: safe paths, no duplicates, no path
  * through a file or link, links that stay inside, chunk sizes adding up.
  */
+/** SHA-256 of zero bytes. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
 export function checkManifest(manifest: Manifest): void {
   const kinds = new Map<string, ManifestEntry['type']>();
   let previous: string | undefined;
@@ -61,6 +64,11 @@ export function checkManifest(manifest: Manifest): void {
       if (total !== entry.size) {
         throw new SitecastError('SITECAST_E_BAD_MANIFEST', `file "${entry.path}": chunk sizes add up to ${total}, not ${entry.size}`);
       }
+      // A file of one chunk is that chunk's bytes, an empty file no bytes: its hash is known without reading it.
+      const known = entry.chunks.length === 1 ? entry.chunks[0]?.hash : entry.chunks.length === 0 ? EMPTY_SHA256 : undefined;
+      if (known !== undefined && entry.hash !== known) {
+        throw new SitecastError('SITECAST_E_BAD_MANIFEST', `file "${entry.path}": its hash ${entry.hash} is not the SHA-256 of its ${entry.chunks.length === 0 ? 'empty content' : 'one chunk'} (${known})`);
+      }
     }
   }
   for (const entry of manifest.entries) {
@@ -75,20 +83,13 @@ export function checkManifest(manifest: Manifest): void {
         throw new SitecastError('SITECAST_E_BAD_MANIFEST', `path "${entry.path}" is inside "${parent}", which the manifest does not list as a folder`);
       }
     }
-    if (entry.type === 'symlink') {
-      const landing = resolveLinkInTree(entry.path, entry.target);
-      // A link to a link could chain out of the tree; links land on files or folders only.
-      if (kinds.get(landing) === 'symlink') throw unsafe(`symlink "${entry.path}" points at another symlink "${landing}"`);
-      for (const prefix of prefixes(landing)) {
-        if (kinds.get(prefix) === 'symlink') throw unsafe(`symlink "${entry.path}" resolves through symlink "${prefix}"`);
-      }
-    }
   }
-}
-
-function prefixes(p: string): string[] {
-  const parts = p.split('/');
-  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+  const links = new Map<string, string>();
+  for (const entry of manifest.entries) if (entry.type === 'symlink') links.set(entry.path, entry.target);
+  for (const path of links.keys()) {
+    const where = resolveLink(path, links);
+    if ('problem' in where) throw unsafe(`symlink "${path}" ${where.problem}`);
+  }
 }
 
 /** Canonical bytes: fixed key order, no whitespace. */

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
-import { resolveLinkInTree } from './tree-paths.js';
+import { resolveLink } from './tree-paths.js';
 
 /** One item of a source tree, before its content is read. */
 export type SourceItem =
@@ -11,7 +11,7 @@ export type SourceItem =
 
 /**
  * Lists a source folder without ever following a link: files, folders and
- * links that stay inside the tree. Anything else (fifo, socket, device, a link
+ * links that stay inside the tree (followed through other links, see `resolveLink`). Anything else (fifo, socket, device, a link
  * out) is collected and refused together, so the administrator sees every
  * offending path at once. Paths are relative and `/`-separated; each folder's
  * names are sorted by bytes (the manifest sorts the whole list again).
@@ -36,6 +36,7 @@ export function walkSource(root: string): SourceItem[] {
 
   const items: SourceItem[] = [];
   const refused: string[] = [];
+  const links = new Map<string, string>();
   const visit = (rel: string): void => {
     const abs = rel === '' ? root : join(root, rel);
     let names: string[];
@@ -70,18 +71,19 @@ export function walkSource(root: string): SourceItem[] {
         } catch (err) {
           throw ioError(`cannot read ${full}`, err);
         }
-        try {
-          resolveLinkInTree(path, target);
-          items.push({ type: 'symlink', path, target });
-        } catch {
-          refused.push(`${path} (symlink to ${target}, outside the folder)`);
-        }
+        items.push({ type: 'symlink', path, target });
+        links.set(path, target);
       } else {
         refused.push(`${path} (${st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'device or special file'})`);
       }
     }
   };
   visit('');
+  // Links are judged once the whole tree is known: one may land on another.
+  for (const path of links.keys()) {
+    const where = resolveLink(path, links);
+    if ('problem' in where) refused.push(`${path} (symlink that ${where.problem})`);
+  }
   if (refused.length > 0) {
     const shown = refused.slice(0, 10).join(', ');
     const more = refused.length > 10 ? ` and ${refused.length - 10} more` : '';

@@ -13,12 +13,19 @@ import { ChunkCodec, chunkPath, chunkTmpName, putChunkFrame, readChunk } from '.
 import { verifyLibrary } from '../../src/content/verify.js';
 import { describeTree, makeTree, randomBytesFrom, snapshot, tempDir, textBytes } from '../helpers/fixtures.js';
 
-test('ingest then extract reproduces the tree: bytes, modes, empty folders, in-tree links', async (t) => {
+test('ingest then extract reproduces the tree: bytes, modes, empty folders, in-tree links (chains, "./", trailing "/", to a folder above)', async (t) => {
   const dir = await tempDir(t);
   await makeTree(join(dir, 'src'));
+  // The shapes of a shared-library folder: a chain of links, written as tools write them.
+  await writeFile(join(dir, 'src/lib/libfoo.so.1.2.3'), 'elf');
+  await symlink('libfoo.so.1', join(dir, 'src/lib/libfoo.so'));
+  await symlink('./libfoo.so.1.2.3', join(dir, 'src/lib/libfoo.so.1'));
+  await symlink('deep/', join(dir, 'src/lib/deep-slash'));
+  await symlink('..', join(dir, 'src/lib/deep/up'));
+  await symlink('dir-link/data.json', join(dir, 'src/lib/through-link'));
   const r = await ingestTree(join(dir, 'lib'), join(dir, 'src'));
   assert.match(r.manifest, /^[0-9a-f]{64}$/);
-  assert.equal(r.files, 5);
+  assert.equal(r.files, 6);
   assert.ok(r.storedBytes > 0 && r.storedBytes === r.newBytes);
   await extractManifest(join(dir, 'lib'), r.manifest, join(dir, 'out'));
   assert.deepEqual(await describeTree(join(dir, 'out')), await describeTree(join(dir, 'src')));
@@ -52,7 +59,7 @@ test('special files and links out of the tree are refused, naming each, and noth
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   await assert.rejects(ingestTree(join(dir, 'lib'), src), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'SITECAST_E_SPECIAL_FILE');
-    for (const name of ['a-fifo (fifo)', 'a-socket (socket)', 'escape (symlink to /etc/passwd', 'lib/escape2']) assert.ok(err.message.includes(name), `${name} in ${err.message}`);
+    for (const name of ['a-fifo (fifo)', 'a-socket (socket)', 'escape (symlink that points at absolute path "/etc/passwd")', 'lib/escape2 (symlink that points out of the package', 'lib/escape2']) assert.ok(err.message.includes(name), `${name} in ${err.message}`);
     return true;
   });
   const lib = await openLibrary(join(dir, 'lib'));
