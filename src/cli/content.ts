@@ -57,6 +57,10 @@ export function registerContent(program: Command, io: Io, run: Run): void {
       run(async () => {
         const r = await withProgress(io, 'ingest', opts.json, (p) => ingestTree(opts.library, source, p));
         report(io, opts.json, r, `${r.manifest}\n${r.files} files, ${r.bytes} bytes; ${r.storedBytes} bytes stored, ${r.newBytes} new`);
+        if (r.modeBitsDropped.length > 0) {
+          const shown = r.modeBitsDropped.slice(0, 5).join(', ') + (r.modeBitsDropped.length > 5 ? ` and ${r.modeBitsDropped.length - 5} more` : '');
+          io.stderr(`note: set-user-ID, set-group-ID and sticky bits are not kept (only permission bits are): ${shown}\n`);
+        }
         return 0;
       }, Boolean(opts.json)),
     );
@@ -96,7 +100,7 @@ export function registerContent(program: Command, io: Io, run: Run): void {
     .argument('<delta-file>', 'delta archive')
     .action((file: string, opts: LibOpts) =>
       run(async () => {
-        const r = await importArchive(opts.library, file, { expect: 'delta' });
+        const r = await withProgress(io, 'apply', opts.json, (p) => importArchive(opts.library, file, { expect: 'delta', ...p }));
         report(io, opts.json, { manifest: r.manifest, chunks: r.chunks, patches: r.patches }, r.manifest);
         return 0;
       }, Boolean(opts.json)),
@@ -117,7 +121,7 @@ export function registerContent(program: Command, io: Io, run: Run): void {
     .argument('<file>', 'archive file')
     .action((file: string, opts: LibOpts) =>
       run(async () => {
-        const r = await importArchive(opts.library, file);
+        const r = await withProgress(io, 'unpack', opts.json, (p) => importArchive(opts.library, file, p));
         report(io, opts.json, { manifest: r.manifest, kind: r.kind, chunks: r.chunks, patches: r.patches }, r.manifest);
         return 0;
       }, Boolean(opts.json)),
@@ -127,7 +131,7 @@ export function registerContent(program: Command, io: Io, run: Run): void {
     .requiredOption('--keep <manifest...>', 'manifest ids still in use')
     .action((opts: LibOpts & { keep: string[] }) =>
       run(async () => {
-        const r = await gcLibrary(opts.library, opts.keep);
+        const r = await withProgress(io, 'gc', opts.json, (p) => gcLibrary(opts.library, opts.keep, p));
         report(io, opts.json, r, `removed ${r.removed} chunks (${r.removedBytes} bytes) and ${r.removedManifests} manifests; kept ${r.kept} chunks`);
         return 0;
       }, Boolean(opts.json)),

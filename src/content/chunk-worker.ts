@@ -98,20 +98,24 @@ function extractFile(file: ExtractJob, copyInto: CopyInto | undefined): void {
   // A one-chunk file is that chunk: verifying the chunk verifies the file.
   const single = file.chunks.length === 1 && file.chunks[0]?.hash === file.fileHash;
   const hash = single ? undefined : createHash('sha256');
-  const fd = openFile(file.path, 'wx');
+  const fd = openFile(file.path, file.name, 'wx');
   try {
     for (const chunk of file.chunks) {
-      const data = loadChunk(chunk.hash, chunk.size, copyInto);
+      const data = inFile(file.name, () => loadChunk(chunk.hash, chunk.size, copyInto));
       hash?.update(data);
-      writeAll(fd, data, null);
+      writeAll(fd, file.name, data, null);
     }
   } finally {
     closeSync(fd);
   }
   if (hash && hash.digest('hex') !== file.fileHash) {
-    throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file ${file.path} does not match its SHA-256 after extraction`);
+    throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file "${file.name}" does not match its SHA-256 after extraction`);
   }
-  chmodSync(file.path, file.mode);
+  try {
+    chmodSync(file.path, file.mode);
+  } catch (err) {
+    throw ioError(`cannot set the mode of "${file.name}"`, err);
+  }
 }
 
 async function handleAsync(req: Extract<WorkerRequest, { op: 'patch' }>): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
@@ -151,11 +155,11 @@ function handle(req: Exclude<WorkerRequest, { op: 'patch' }>): { reply: WorkerRe
       return { reply: { id: req.id, ok: true, written: req.files.length, ...copyCount }, transfer: [] };
     }
     case 'writeSegment': {
-      const fd = openFile(req.path, 'r+');
+      const fd = openFile(req.path, req.name, 'r+');
       let pos = req.offset;
       try {
         for (const chunk of req.chunks) {
-          writeAll(fd, loadChunk(chunk.hash, chunk.size, req.copyInto), pos);
+          writeAll(fd, req.name, inFile(req.name, () => loadChunk(chunk.hash, chunk.size, req.copyInto)), pos);
           pos += chunk.size;
         }
       } finally {
@@ -181,22 +185,32 @@ function handle(req: Exclude<WorkerRequest, { op: 'patch' }>): { reply: WorkerRe
   }
 }
 
-function openFile(path: string, flags: string): number {
+function openFile(path: string, name: string, flags: string): number {
   try {
     return openSync(path, flags, 0o600);
   } catch (err) {
-    throw ioError(`cannot open ${path}`, err);
+    throw ioError(`cannot create "${name}"`, err);
   }
 }
 
-function writeAll(fd: number, data: Uint8Array, position: number | null): void {
+/** A bad or missing chunk's error, saying which file it belongs to. */
+function inFile<T>(name: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (!isSitecastError(err)) throw err;
+    throw new SitecastError(err.code, `${err.message} (a chunk of "${name}")`, err.hint === undefined ? {} : { hint: err.hint });
+  }
+}
+
+function writeAll(fd: number, name: string, data: Uint8Array, position: number | null): void {
   let off = 0;
   try {
     while (off < data.length) {
       off += writeSync(fd, data, off, data.length - off, position === null ? null : position + off);
     }
   } catch (err) {
-    throw ioError('cannot write extracted file', err);
+    throw ioError(`cannot write "${name}"`, err);
   }
 }
 

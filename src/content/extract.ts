@@ -74,7 +74,7 @@ async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, jo
         job.signal?.throwIfAborted();
         while (queue.length < 4 && next < parts.length) {
           const part = parts[next++] as { offset: number; chunks: ChunkRef[] };
-          const written = pool.writeSegment(path, part.offset, part.chunks, copyInto).then((r) => {
+          const written = pool.writeSegment(path, file.path, part.offset, part.chunks, copyInto).then((r) => {
             count.copied += r.copied;
             count.copiedBytes += r.copiedBytes;
             return r.written;
@@ -99,7 +99,7 @@ async function writeLargeFile(pool: ChunkPool, file: FileEntry, path: string, jo
       throw err;
     }
     if (hash.digest('hex') !== file.hash) {
-      throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file ${file.path} does not match its SHA-256 after extraction`);
+      throw new SitecastError('SITECAST_E_CORRUPT_CHUNK', `file "${file.path}" does not match its SHA-256 after extraction`);
     }
   } finally {
     await handle.close();

@@ -5,7 +5,7 @@ import { SitecastError, ioError } from '../errors.js';
 import { Slices } from '../fs/slices.js';
 import { checkManifestId, hasManifest, legacyManifestPath, listChunks, listManifests, loadManifest, manifestPath, openLibrary } from './library.js';
 import { chunkPath } from './store.js';
-import type { GcResult, Sha256Hex } from './types.js';
+import type { GcResult, ProgressFn, Sha256Hex } from './types.js';
 
 /**
  * Removes every chunk that no kept manifest references, and the manifests
@@ -13,7 +13,7 @@ import type { GcResult, Sha256Hex } from './types.js';
  * Manifests go first, so an interrupted run never leaves a manifest whose
  * chunks are gone. Must not run while another process writes to the library.
  */
-export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<GcResult> {
+export async function gcLibrary(libraryDir: string, keep: Sha256Hex[], options: { onProgress?: ProgressFn } = {}): Promise<GcResult> {
   const lib = await openLibrary(libraryDir);
   if (keep.length === 0) {
     throw new SitecastError('SITECAST_E_USAGE', 'gc needs at least one --keep <manifest>', {
@@ -48,7 +48,10 @@ export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<
   let kept = 0;
   // Synchronous calls in slices (see Slices): two per chunk removed.
   const slices = new Slices();
-  for (const hash of await listChunks(lib)) {
+  const chunks = await listChunks(lib);
+  let seen = 0;
+  for (const hash of chunks) {
+    if (++seen % 256 === 0) options.onProgress?.(seen, chunks.length);
     if (live.has(hash)) {
       kept++;
       continue;
@@ -63,6 +66,7 @@ export async function gcLibrary(libraryDir: string, keep: Sha256Hex[]): Promise<
       throw ioError(`cannot remove chunk ${hash}`, err);
     }
   }
+  options.onProgress?.(chunks.length, chunks.length);
   await removeStaleTemporaries(lib.dir);
   return { kept, removed, removedBytes, removedManifests };
 }

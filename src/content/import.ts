@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { linkSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
 import { Slices } from '../fs/slices.js';
 import type { ArchiveHeader, PatchMeta } from './archive-format.js';
 import { readArchive } from './archive-reader.js';
 import { libraryFileSource } from './file-source.js';
-import { flushFileSystem, hasManifest, loadManifest, makeStaging, openLibrary, removeQuietly, saveManifest, type Library } from './library.js';
+import { flushFileSystem, hasManifest, loadManifest, makeStaging, openLibrary, openLibraryToWrite, removeQuietly, saveManifest, type Library } from './library.js';
 import { parseManifest } from './manifest.js';
 import { applyPatch, type ByteSource } from './patch.js';
 import { ChunkPool } from './pool.js';
@@ -43,7 +43,17 @@ function bad(message: string): SitecastError {
  * leaves verified chunks no manifest names, which gc removes.
  */
 export async function importArchive(libraryDir: string, path: string, options: ImportOptions = {}): Promise<ImportResult> {
-  const lib = await openLibrary(libraryDir, { create: options.expect !== 'delta' });
+  // A delta needs its base, so only a full archive may create the library (and a refused one removes it again).
+  const { lib, discard } = options.expect === 'delta' ? { lib: await openLibrary(libraryDir), discard: () => Promise.resolve() } : await openLibraryToWrite(libraryDir);
+  try {
+    return await importInto(lib, path, options);
+  } catch (err) {
+    await discard();
+    throw err;
+  }
+}
+
+async function importInto(lib: Library, path: string, options: ImportOptions): Promise<ImportResult> {
   const staging = await makeStaging(lib, 'import');
   const codec = new ChunkCodec();
   const staged = new Set<Sha256Hex>();
@@ -53,7 +63,15 @@ export async function importArchive(libraryDir: string, path: string, options: I
   let base: Manifest | undefined;
   let needed = new Set<Sha256Hex>();
   try {
+    // Progress by the archive's bytes (records are counted by their payload).
+    const total = options.onProgress === undefined ? 0 : await stat(path).then((st) => st.size, () => 0);
+    let done = 0;
+    const step = (bytes: number): void => {
+      done += bytes;
+      if (total > 0) options.onProgress?.(Math.min(done, total), total);
+    };
     for await (const record of readArchive(path)) {
+      step(record.type === 'chunk' ? record.frame.length + 37 : record.type === 'patch' ? record.data.length : record.type === 'manifest' ? record.bytes.length : 0);
       switch (record.type) {
         case 'header':
           header = record.header;

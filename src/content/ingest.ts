@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { SitecastError, ioError } from '../errors.js';
 import { DEFAULT_CHUNKER, nextCut } from './chunker.js';
-import { BackgroundFlusher, flushFileSystem, openLibrary, saveManifest } from './library.js';
+import { BackgroundFlusher, flushFileSystem, openLibraryToWrite, saveManifest } from './library.js';
 import { checkManifest, sortEntries } from './manifest.js';
 import { ChunkPool, type StoredChunk } from './pool.js';
 import type { IngestResult, ManifestEntry, ProgressFn } from './types.js';
@@ -66,9 +66,10 @@ interface FileResult {
  * worst unreferenced chunks, never a manifest that names a chunk not on disk.
  */
 export async function ingestTree(libraryDir: string, source: string, options: IngestOptions = {}): Promise<IngestResult> {
-  const lib = await openLibrary(libraryDir, { create: true });
+  // The source is listed before the library is opened: a missing or refused source creates nothing.
+  const items = await new ChunkPool(libraryDir).walk(source);
+  const { lib, discard } = await openLibraryToWrite(libraryDir);
   const pool = new ChunkPool(lib.dir);
-  const items = await pool.walk(source);
   const total = items.reduce((sum, i) => sum + (i.type === 'file' ? i.size : 0), 0);
   // Half the budget each for small files and for the blocks of the large file
   // being cut: neither waits behind the other's queue, so this thread cuts the
@@ -175,9 +176,9 @@ export async function ingestTree(libraryDir: string, source: string, options: In
     return { fileHash: fileHash.digest('hex'), size, chunks: (await Promise.all(replies)).flat() };
   };
 
+  const pending: Promise<ManifestEntry>[] = [];
+  const results: Promise<FileResult>[] = [];
   try {
-    const pending: Promise<ManifestEntry>[] = [];
-    const results: Promise<FileResult>[] = [];
     const addFile = (item: FileItem, result: Promise<FileResult>): void => {
       results.push(result);
       const entry = result.then(
@@ -249,7 +250,14 @@ export async function ingestTree(libraryDir: string, source: string, options: In
       }
     }
     const storedBytes = [...stored.values()].reduce((a, b) => a + b, 0);
-    return { manifest: id, files: results.length, bytes: total, storedBytes, newBytes };
+    const modeBitsDropped = items.flatMap((i) => (i.type !== 'symlink' && i.special === true ? [i.path] : []));
+    return { manifest: id, files: results.length, bytes: total, storedBytes, newBytes, modeBitsDropped };
+  } catch (err) {
+    // Nothing may still be writing into a library that is about to be removed.
+    await Promise.allSettled([...pending, ...results]);
+    await flusher.idle();
+    await discard();
+    throw err;
   } finally {
     await flusher.idle();
     await pool.close();

@@ -27,6 +27,30 @@ export const LIBRARY_FORMAT = 2;
 const READABLE_FORMATS = [1, 2];
 /** zstd level for stored manifests: a manifest is written once and read often. */
 const MANIFEST_LEVEL = 9;
+/**
+ * Opens a library to write into, creating it when absent. `discard()` undoes
+ * the creation (and only that): a first `ingest` or `unpack` that fails
+ * leaves no library behind, and an existing library is never touched by it.
+ */
+export async function openLibraryToWrite(dir: string): Promise<{ lib: Library; discard: () => Promise<void> }> {
+  const exists = async (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+  const folderWas = await exists(dir);
+  const libraryWas = await exists(join(dir, 'library.json'));
+  const lib = await openLibrary(dir, { create: true });
+  if (libraryWas) return { lib, discard: () => Promise.resolve() };
+  return {
+    lib,
+    discard: async () => {
+      if (!folderWas) {
+        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        return;
+      }
+      // The folder was there and empty before: only what the library added goes.
+      for (const name of ['chunks', 'manifests', 'tmp', 'library.json']) await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+    },
+  };
+}
+
 /** A manifest frame may not claim more than this (the archive reader's bound). */
 const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
 

@@ -24,6 +24,8 @@ export interface IngestedFile {
 
 export interface ExtractJob {
   path: string;
+  /** The file's path in the manifest, for messages (`path` is inside a staging folder). */
+  name: string;
   mode: number;
   fileHash: string;
   chunks: ChunkRef[];
@@ -54,7 +56,7 @@ export type WorkerRequest = { library: string } & (
   | { op: 'patch'; id: number; base: FileEntry; target: FileEntry; limit: number }
   | { op: 'load'; id: number; hash: string; size: number }
   | { op: 'extractFiles'; id: number; files: ExtractJob[]; copyInto?: CopyInto }
-  | { op: 'writeSegment'; id: number; path: string; offset: number; chunks: ChunkRef[]; copyInto?: CopyInto }
+  | { op: 'writeSegment'; id: number; path: string; name: string; offset: number; chunks: ChunkRef[]; copyInto?: CopyInto }
   | { op: 'check'; id: number; hash: string }
   | { op: 'walk'; id: number; root: string }
   | { op: 'treeOps'; id: number; ops: TreeOp[] }
@@ -196,7 +198,7 @@ export class ChunkPool {
 
   /** A worker writes each of these whole files (created new), verifying every chunk and file SHA-256. */
   async extractFiles(files: FileEntry[], root: string, copyInto?: CopyInto): Promise<CopyCount> {
-    const jobs = files.map((f) => ({ path: join(root, f.path), mode: f.mode, fileHash: f.hash, chunks: f.chunks }));
+    const jobs = files.map((f) => ({ path: join(root, f.path), name: f.path, mode: f.mode, fileHash: f.hash, chunks: f.chunks }));
     const reply = (await this.send({ op: 'extractFiles', files: jobs, ...(copyInto ? { copyInto } : {}) })) as Extract<WorkerReply, { written: number }>;
     return { copied: reply.copied, copiedBytes: reply.copiedBytes };
   }
@@ -207,8 +209,8 @@ export class ChunkPool {
    * segment to the caller cost a fresh buffer, page faults and all, per
    * 4 MiB; the caller reads them back from the page cache instead.
    */
-  async writeSegment(path: string, offset: number, chunks: ChunkRef[], copyInto?: CopyInto): Promise<{ written: number } & CopyCount> {
-    const reply = (await this.send({ op: 'writeSegment', path, offset, chunks, ...(copyInto ? { copyInto } : {}) })) as Extract<WorkerReply, { written: number }>;
+  async writeSegment(path: string, name: string, offset: number, chunks: ChunkRef[], copyInto?: CopyInto): Promise<{ written: number } & CopyCount> {
+    const reply = (await this.send({ op: 'writeSegment', path, name, offset, chunks, ...(copyInto ? { copyInto } : {}) })) as Extract<WorkerReply, { written: number }>;
     return { written: reply.written, copied: reply.copied, copiedBytes: reply.copiedBytes };
   }
 

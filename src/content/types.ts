@@ -58,6 +58,8 @@ export interface IngestResult {
   storedBytes: number;
   /** Compressed bytes this ingest added to the library (0 when everything was there). */
   newBytes: number;
+  /** Files and folders whose set-user-ID, set-group-ID or sticky bit was not kept (only permission bits are). */
+  modeBitsDropped: string[];
 }
 
 export interface VerifyProblem {

@@ -5,8 +5,8 @@ import { resolveLink } from './tree-paths.js';
 
 /** One item of a source tree, before its content is read. */
 export type SourceItem =
-  | { type: 'dir'; path: string; mode: number }
-  | { type: 'file'; path: string; mode: number; size: number; abs: string }
+  | { type: 'dir'; path: string; mode: number; special?: true }
+  | { type: 'file'; path: string; mode: number; size: number; abs: string; special?: true }
   | { type: 'symlink'; path: string; target: string };
 
 /**
@@ -22,6 +22,16 @@ export type SourceItem =
  * and a slow or hung network share holds that worker, never the site
  * server's event loop.
  */
+/**
+ * Set-user-ID, set-group-ID and sticky bits are not kept: a package installed
+ * on a DP by the site server's account would otherwise plant set-user-ID
+ * programs of that account on every DP. The walk marks the items that had
+ * one, so ingest can say which.
+ */
+function special(mode: number): { special?: true } {
+  return (mode & 0o7000) === 0 ? {} : { special: true };
+}
+
 export function walkSource(root: string): SourceItem[] {
   let top;
   try {
@@ -60,10 +70,10 @@ export function walkSource(root: string): SourceItem[] {
         throw ioError(`cannot read ${full}`, err);
       }
       if (st.isDirectory()) {
-        items.push({ type: 'dir', path, mode: st.mode & 0o777 });
+        items.push({ type: 'dir', path, mode: st.mode & 0o777, ...special(st.mode) });
         visit(path);
       } else if (st.isFile()) {
-        items.push({ type: 'file', path, mode: st.mode & 0o777, size: st.size, abs: full });
+        items.push({ type: 'file', path, mode: st.mode & 0o777, size: st.size, abs: full, ...special(st.mode) });
       } else if (st.isSymbolicLink()) {
         let target: string;
         try {

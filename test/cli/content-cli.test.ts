@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeTree, makeTree, tempDir } from '../helpers/fixtures.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
@@ -22,8 +23,10 @@ test('the content commands keep their --json contract end to end', async (t) => 
 
   const a = await run(['content', 'ingest', '--library', lib, join(dir, 'v1'), '--json']);
   assert.equal(a.code, 0, a.stderr);
-  const v1 = json<{ manifest: string; files: number; bytes: number; storedBytes: number; newBytes: number }>(a.stdout);
-  assert.deepEqual(Object.keys(v1).sort(), ['bytes', 'files', 'manifest', 'newBytes', 'storedBytes']);
+  const v1 = json<{ manifest: string; files: number; bytes: number; storedBytes: number; newBytes: number; modeBitsDropped: string[] }>(a.stdout);
+  assert.deepEqual(Object.keys(v1).sort(), ['bytes', 'files', 'manifest', 'modeBitsDropped', 'newBytes', 'storedBytes']);
+  assert.deepEqual(v1.modeBitsDropped, []);
+  assert.equal(a.stderr, '');
   const v2 = json<{ manifest: string }>((await run(['content', 'ingest', '--library', lib, join(dir, 'v2'), '--json'])).stdout);
 
   const verify = await run(['content', 'verify', '--library', lib, '--json']);
@@ -100,6 +103,47 @@ test('the installed bin runs, stays quiet on stderr when piped, and prints help'
   assert.equal(misplaced.status, 2);
 });
 
+test('set-user-ID, set-group-ID and sticky bits are not kept, and ingest says which paths had them', async (t) => {
+  const dir = await tempDir(t);
+  await makeTree(join(dir, 'src'));
+  await chmod(join(dir, 'src/bin/tool'), 0o4755);
+  await chmod(join(dir, 'src/empty-dir'), 0o1777);
+  const r = await run(['content', 'ingest', '--library', join(dir, 'lib'), join(dir, 'src'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = json<{ manifest: string; modeBitsDropped: string[] }>(r.stdout);
+  assert.deepEqual(out.modeBitsDropped, ['bin/tool', 'empty-dir']);
+  assert.match(r.stderr, /note: set-user-ID, set-group-ID and sticky bits are not kept \(only permission bits are\): bin\/tool, empty-dir/);
+  assert.equal((await run(['content', 'extract', '--library', join(dir, 'lib'), out.manifest, join(dir, 'out')])).code, 0);
+  assert.equal((await stat(join(dir, 'out/bin/tool'))).mode & 0o7777, 0o755);
+  assert.equal((await stat(join(dir, 'out/empty-dir'))).mode & 0o7777, 0o777);
+});
+
+test('a first ingest or unpack that fails leaves no library behind; an existing empty folder stays as it was', async (t) => {
+  const dir = await tempDir(t);
+  const noSource = await run(['content', 'ingest', '--library', join(dir, 'new-lib'), join(dir, 'no-such-source')]);
+  assert.equal(noSource.code, 1);
+  assert.match(noSource.stderr, /SITECAST_E_NOT_FOUND: source folder .*no-such-source does not exist/);
+  await assert.rejects(stat(join(dir, 'new-lib')), { code: 'ENOENT' });
+
+  await makeTree(join(dir, 'src'));
+  const lib = join(dir, 'lib');
+  const v = json<{ manifest: string }>((await run(['content', 'ingest', '--library', lib, join(dir, 'src'), '--json'])).stdout);
+  assert.equal((await run(['content', 'pack', '--library', lib, v.manifest, '--out', join(dir, 'v.pkg')])).code, 0);
+  const whole = await readFile(join(dir, 'v.pkg'));
+  await writeFile(join(dir, 'cut.pkg'), whole.subarray(0, Math.floor(whole.length / 2)));
+  const cut = await run(['content', 'unpack', '--library', join(dir, 'lib2'), join(dir, 'cut.pkg')]);
+  assert.equal(cut.code, 1);
+  assert.match(cut.stderr, /SITECAST_E_BAD_ARCHIVE/);
+  await assert.rejects(stat(join(dir, 'lib2')), { code: 'ENOENT' });
+  await mkdir(join(dir, 'empty'));
+  assert.equal((await run(['content', 'unpack', '--library', join(dir, 'empty'), join(dir, 'cut.pkg')])).code, 1);
+  assert.deepEqual(await readdir(join(dir, 'empty')), []);
+  // A library that was there keeps everything it had.
+  assert.equal((await run(['content', 'unpack', '--library', lib, join(dir, 'cut.pkg')])).code, 1);
+  assert.equal((await run(['content', 'verify', '--library', lib])).code, 0);
+  assert.equal((await run(['content', 'extract', '--library', lib, v.manifest, join(dir, 'out')])).code, 0);
+});
+
 test('on a terminal, ingest draws a progress bar on stderr and still prints the result', { skip: spawnSync('script', ['--version']).status !== 0 && 'needs script(1) for a pseudo-terminal' }, async (t) => {
   const bin = new URL('../../../bin/sitecast.js', import.meta.url).pathname;
   const dir = await tempDir(t);
@@ -108,5 +152,18 @@ test('on a terminal, ingest draws a progress bar on stderr and still prints the 
   const r = spawnSync('script', ['-qc', command, '/dev/null'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /ingest \[[█░]+\] \d+%/);
-  assert.match(r.stdout, /[0-9a-f]{64}/);
+  const manifest = /[0-9a-f]{64}/.exec(r.stdout)?.[0] ?? '';
+  assert.notEqual(manifest, '');
+  // So do pack, unpack and gc.
+  const steps = [
+    ['pack', '--library', join(dir, 'lib'), manifest, '--out', join(dir, 'v.pkg')],
+    ['unpack', '--library', join(dir, 'lib2'), join(dir, 'v.pkg')],
+    ['gc', '--library', join(dir, 'lib2'), '--keep', manifest],
+  ];
+  for (const args of steps) {
+    const line = [process.execPath, bin, 'content', ...args].map((a) => `'${a}'`).join(' ');
+    const s = spawnSync('script', ['-qc', line, '/dev/null'], { encoding: 'utf8' });
+    assert.equal(s.status, 0, s.stdout);
+    assert.match(s.stdout, new RegExp(`${args[0] as string} \\[[█░]+\\] \\d+%`));
+  }
 });
