@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import type { Run } from './content.js';
-import { processIo, reportError, usage, type Io } from './output.js';
+import { WAIT_ERROR_EXIT, processIo, reportError, usage, type Io } from './output.js';
 
 export const VERSION = '0.1.0';
 
@@ -74,12 +74,18 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      return 2;
+      return usageExit(argv);
     }
     reportError(io, usage(err instanceof Error ? err.message : String(err)), false);
-    return 2;
+    return usageExit(argv);
   }
   return exitCode;
+}
+
+/** `package wait` keeps 2 for its timeout: its usage errors exit 3, like its other errors. */
+function usageExit(argv: readonly string[]): number {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  return words[0] === 'package' && words[1] === 'wait' ? WAIT_ERROR_EXIT : 2;
 }
 
 function isUsage(err: unknown): boolean {

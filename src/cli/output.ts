@@ -20,6 +20,13 @@ export const processIo: Io = {
   env: process.env,
 };
 
+/**
+ * Exit status of `package wait` when it could not find out (bad arguments,
+ * an unknown package, the site unreachable): distinct from its verdicts 1
+ * (failed) and 2 (timed out), so a script never takes an error for one.
+ */
+export const WAIT_ERROR_EXIT = 3;
+
 export function printJson(io: Io, value: unknown): void {
   io.stdout(`${JSON.stringify(value)}\n`);
 }

@@ -10,7 +10,8 @@ export function packageId(text: string): string {
 
 /** Human form of a package status: one line per DP, extra columns only when one has something to say. */
 export function statusTable(s: PackageStatusView): string {
-  const head = `package ${s.id}, source version ${s.sourceVersion}\n`;
+  const failed = s.sourceProblem === undefined ? '' : `source version ${s.sourceVersion} FAILED: ${s.sourceProblem}; fix the source folder, then \`sitecast package update ${s.id}\`\n`;
+  const head = `package ${s.id}, source version ${s.sourceVersion}\n${failed}`;
   if (s.dps.length === 0) return `${head}not distributed to any DP yet; use \`sitecast package distribute\`\n`;
   const headers = ['DP', 'STATE', 'VERSION', 'RETRIES', 'NEXT ATTEMPT', 'LAST MESSAGE'];
   const rows = s.dps.map((d) => [

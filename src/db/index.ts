@@ -21,6 +21,7 @@ export {
   getPackage,
   listPackages,
   setPackageManifest,
+  setSourceProblem,
   DEFAULT_MAX_RUN_TIME_SECONDS,
   type Package,
   type Program,

@@ -30,6 +30,8 @@ export interface Package {
   priority: Priority;
   sourceVersion: number;
   manifestSha256: string | null;
+  /** Why the source folder of the current source version could not be used, or null. */
+  sourceProblem: string | null;
   createdAt: string;
   updatedAt: string;
   programs: Program[];
@@ -81,6 +83,7 @@ function toPackage(row: PackageTable, programs: ProgramTable[]): Package {
     priority: prioritySchema.parse(row.priority),
     sourceVersion: Number(row.source_version),
     manifestSha256: row.manifest_sha256,
+    sourceProblem: row.source_problem !== null && Number(row.source_problem_version) === Number(row.source_version) ? row.source_problem : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     programs: [...programs]
@@ -137,6 +140,8 @@ export async function createPackage(site: SiteDb, input: NewPackage): Promise<Pa
         priority: v.priority,
         source_version: 1,
         manifest_sha256: null,
+        source_problem: null,
+        source_problem_version: null,
         created_at: now,
         updated_at: now,
       };
@@ -194,11 +199,26 @@ export async function setPackageManifest(site: SiteDb, id: string, sha256: strin
   const result = await guard(site, `package ${pkgId}`, () =>
     site.db
       .updateTable('packages')
-      .set({ manifest_sha256: hash, updated_at: new Date().toISOString() })
+      .set({ manifest_sha256: hash, source_problem: null, source_problem_version: null, updated_at: new Date().toISOString() })
       .where('id', '=', pkgId)
       .executeTakeFirst(),
   );
   if (Number(result.numUpdatedRows) === 0) throw new SitecastError('SITECAST_E_NOT_FOUND', `package ${pkgId} does not exist`);
+}
+
+/**
+ * Records that the source folder of `sourceVersion` could not be used (the
+ * package is failed for that version). Cleared when a version is ingested.
+ */
+export async function setSourceProblem(site: SiteDb, id: string, sourceVersion: number, problem: string): Promise<void> {
+  const pkgId = parseInput(packageIdSchema, id, 'package id');
+  await guard(site, `package ${pkgId}`, () =>
+    site.db
+      .updateTable('packages')
+      .set({ source_problem: problem.slice(0, 8000), source_problem_version: sourceVersion, updated_at: new Date().toISOString() })
+      .where('id', '=', pkgId)
+      .executeTakeFirst(),
+  );
 }
 
 export async function getPackage(site: SiteDb, id: string): Promise<Package | undefined> {

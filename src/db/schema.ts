@@ -50,6 +50,9 @@ export interface PackageTable {
   priority: string;
   source_version: number;
   manifest_sha256: string | null;
+  /** Why the source folder of `source_problem_version` could not be used (null once a version was ingested). */
+  source_problem: string | null;
+  source_problem_version: number | null;
   created_at: string;
   updated_at: string;
 }

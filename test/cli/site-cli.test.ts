@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addStatusMessage, setDpStatus } from '../../src/db/index.js';
+import { addStatusMessage, setDpStatus, setSourceProblem } from '../../src/db/index.js';
 import { listen, providerSite, type ProviderSite } from '../helpers/provider-site.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/cli.js';
@@ -128,6 +128,36 @@ test('package wait: 0 when every DP holds the current version, 1 when one failed
   assert.match(failed.stderr, /failed on ABC\/dp2/);
 });
 
+test('package wait: a source that could not be used is failed (1) even with no DP targeted; errors exit 3, never 1 or 2', async (t) => {
+  const site = await runningSite(t);
+  const root = ['--root', site.root];
+  await run(['package', 'create', ...root, '--name', 'P', '--source', site.source]);
+  const nothing = await run(['package', 'wait', ...root, 'ABC00001', '--timeout', '1']);
+  assert.equal(nothing.code, 0);
+  assert.match(nothing.stderr, /nothing to wait for: package ABC00001 is not distributed to any DP/);
+  await setSourceProblem(site.db, 'ABC00001', 1, 'source folder /gone does not exist');
+  const failed = await run(['package', 'wait', ...root, 'ABC00001', '--timeout', '1', '--json']);
+  assert.equal(failed.code, 1);
+  assert.equal(json<{ sourceProblem?: string }>(failed).sourceProblem, 'source folder /gone does not exist');
+  assert.match(failed.stderr, /package ABC00001 failed: its source folder could not be used \(source folder \/gone does not exist\)/);
+  assert.match((await run(['package', 'status', ...root, 'ABC00001'])).stdout, /source version 1 FAILED: source folder \/gone does not exist/);
+  // The problem belongs to source version 1: an update asks for a new try.
+  await run(['package', 'update', ...root, 'ABC00001']);
+  assert.equal(json<{ sourceProblem?: string }>(await run(['package', 'status', ...root, 'ABC00001', '--json'])).sourceProblem, undefined);
+
+  const errors: [string, string[], RegExp][] = [
+    ['unknown package', ['package', 'wait', ...root, 'ABC00099'], /SITECAST_E_NOT_FOUND/],
+    ['bad --timeout', ['package', 'wait', ...root, 'ABC00001', '--timeout', 'abc'], /--timeout "abc" is not a number of seconds/],
+    ['unknown option', ['package', 'wait', ...root, 'ABC00001', '--bogus'], /unknown option/],
+    ['site down', ['package', 'wait', '--url', `http://127.0.0.1:${await deadPort()}`, '--token', `sct_${'A'.repeat(43)}`, 'ABC00001'], /SITECAST_E_SITE_DOWN/],
+  ];
+  for (const [what, args, message] of errors) {
+    const r = await run(args);
+    assert.equal(r.code, 3, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, message, what);
+  }
+});
+
 test('which site: --url/--token beat SITECAST_URL/SITECAST_TOKEN, which beat --root', async (t) => {
   const site = await runningSite(t);
   const dead = `http://127.0.0.1:${await deadPort()}`;
@@ -210,7 +240,7 @@ test('provider errors are shown with their code and message; nothing is changed'
   assert.match(dup.stderr, /SITECAST_E_CONFLICT/);
 });
 
-test('usage errors exit 2 before any request', async (t) => {
+test('usage errors exit 2 before any request (package wait: 3, its 2 means timed out; tested with wait)', async (t) => {
   const site = await runningSite(t);
   const root = ['--root', site.root];
   const cases: [string[], RegExp][] = [
@@ -222,7 +252,6 @@ test('usage errors exit 2 before any request', async (t) => {
     [['package', 'status', ...root, 'abc1'], /package id/],
     [['package', 'distribute', ...root, 'ABC00001'], /--dp/],
     [['package', 'distribute', ...root, 'ABC00001', '--dp', 'dp1'], /SITE\/dp/],
-    [['package', 'wait', ...root, 'ABC00001', '--timeout', 'soon'], /--timeout/],
     [['status', 'messages', ...root, '--severity', 'loud'], /severity/],
     [['dp', 'add', ...root, '--name', 'dp1'], /--path/],
     [['dp', 'add', '--url', 'ftp://x', '--token', 't', '--name', 'dp1', '--path', '/x'], /--url: "ftp:\/\/x" is not an http\(s\) URL/],

@@ -138,6 +138,26 @@ test('a missing source folder: every targeted DP failed, a status message says w
   await eventually('the wake-up file consumed', async () => ((await readdir(join(site.root, 'inboxes', 'distmgr.box'))).some((n) => n.endsWith('.PKN')) ? undefined : true));
 });
 
+test('a missing source folder with no DP targeted: the package itself is failed for that source version, until a version is ingested', async (t) => {
+  const site = await newSite(t);
+  const h = await start(site);
+  const src = join(site.dir, 'later');
+  const pkg = await distribute(h.ctx, site.dir, src, []);
+  const problem = await eventually('the source problem recorded', async () => (await getPackage(h.ctx.db, pkg.id))?.sourceProblem ?? undefined);
+  assert.match(problem, /later does not exist/);
+  const messages = await listStatusMessages(h.ctx.db, { packageId: pkg.id, minSeverity: 'error' });
+  assert.match(messages[0]?.text ?? '', /no DP of this site is targeted/);
+  // The administrator creates the folder and updates the package: ingested, the problem gone.
+  await makeTree(src, 'later');
+  await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  h.ctx.wake('dbmon');
+  const after = await eventually('the new version ingested', async () => {
+    const p = await getPackage(h.ctx.db, pkg.id);
+    return p !== undefined && p.sourceVersion === 2 && p.manifestSha256 !== null ? p : undefined;
+  });
+  assert.equal(after.sourceProblem, null);
+});
+
 test('malformed or unknown files in distmgr.box and pkginfo.box go to bad/ with a status message; the components go on', async (t) => {
   const site = await newSite(t);
   const h = await start(site);

@@ -12,6 +12,7 @@ import {
   listRefreshRequests,
   setDpStatus,
   setPackageManifest,
+  setSourceProblem,
   type Dp,
   type DpStatus,
   type Package,
@@ -197,6 +198,7 @@ async function ensureIngested(job: PackageJob, pkg: Package, local: Dp[]): Promi
 async function failPackage(job: PackageJob, pkg: Package, local: Dp[], why: string): Promise<void> {
   const { ctx, log } = job;
   log.error(`${pkg.id}: cannot use the source folder: ${why}`);
+  await setSourceProblem(ctx.db, pkg.id, pkg.sourceVersion, why);
   for (const dp of local) {
     await setDpStatus(ctx.db, { packageId: pkg.id, site: dp.site, dp: dp.name, state: 'failed', nextAttempt: null, lastMessage: `source folder: ${why}`.slice(0, 8000) });
   }

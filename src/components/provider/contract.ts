@@ -117,7 +117,13 @@ export const dpStatusSchema = z.object({
   lastMessage: z.string().optional(),
 });
 export type DpStatusView = z.infer<typeof dpStatusSchema>;
-export const packageStatusSchema = z.object({ id: packageIdSchema, sourceVersion: z.number().int(), dps: z.array(dpStatusSchema) });
+export const packageStatusSchema = z.object({
+  id: packageIdSchema,
+  sourceVersion: z.number().int(),
+  /** Present when the source folder of this source version could not be used: the package is failed, whatever its DPs say. */
+  sourceProblem: z.string().optional(),
+  dps: z.array(dpStatusSchema),
+});
 export type PackageStatusView = z.infer<typeof packageStatusSchema>;
 const countSchema = z.number().int().min(0);
 export const packageStateCountsSchema = z.object({ id: packageIdSchema, pending: countSchema, installed: countSchema, retrying: countSchema, failed: countSchema });

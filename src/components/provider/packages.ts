@@ -152,7 +152,7 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
   addRoute(app, deps, ROUTES.packageStatus, async ({ params }) => {
     const pkg = await mustGetPackage(deps, params.id);
     const dps = await getPackageStatus(db, params.id);
-    return { id: pkg.id, sourceVersion: pkg.sourceVersion, dps: dps.map(toStatusView) };
+    return { id: pkg.id, sourceVersion: pkg.sourceVersion, ...(pkg.sourceProblem === null ? {} : { sourceProblem: pkg.sourceProblem }), dps: dps.map(toStatusView) };
   });
 
   addRoute(app, deps, ROUTES.packageSummary, async () => ({
