@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isTempName } from '../fs/atomic.js';
 
 /**
  * A distribution point is a folder:
@@ -9,7 +10,9 @@ import { join } from 'node:path';
  *   <dp path>/SMSPKG/.<PKGID>.v<N>.json  which manifest version N holds
  *
  * Clients and the HTTP server only ever go through `<PKGID>`; the dotted
- * names are the installer's.
+ * names are the installer's. A crash can also leave the installer's
+ * temporary names: `.<PKGID>.link-<hex>` (a link not yet renamed over
+ * `<PKGID>`) and `..<PKGID>.v<N>.json.<hex>.tmp` (a marker half written).
  */
 export interface DpPaths {
   root: string;
@@ -37,6 +40,19 @@ export function markerPath(dp: DpPaths, version: string): string {
 /** Matches the installer's own names for one package: version folders, their markers, temporary links. */
 export function isInstallerName(packageId: string, name: string): boolean {
   return name.startsWith(`.${packageId}.v`) || name.startsWith(`.${packageId}.link-`);
+}
+
+const TEMP_TARGET = /^\.(.+)\.[0-9a-f]+\.tmp$/;
+
+/**
+ * Matches a temporary file of writeFileAtomic (`.<target>.<hex>.tmp`) whose
+ * target is one of the installer's names for the package: a write cut short
+ * by a crash, which nothing else would ever remove.
+ */
+export function isInstallerTempName(packageId: string, name: string): boolean {
+  if (!isTempName(name)) return false;
+  const target = TEMP_TARGET.exec(name)?.[1];
+  return target !== undefined && isInstallerName(packageId, target);
 }
 
 const VERSION = /^\.([A-Z0-9]{3}[0-9A-F]{5})\.v(\d+)(?:\.[a-z0-9]+)?$/;

@@ -10,7 +10,7 @@ import type { TreeOp } from '../content/tree-ops.js';
 import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
 import { SitecastError, ioError } from '../errors.js';
 import { syncDirectory, writeFileAtomic } from '../fs/atomic.js';
-import { type DpPaths, isInstallerName, markerPath, sharePath, versionName } from './layout.js';
+import { type DpPaths, isInstallerName, isInstallerTempName, markerPath, sharePath, versionName } from './layout.js';
 
 /**
  * A share `<dp>/SMSPKG/<PKGID>` must change from one version to the next in
@@ -249,7 +249,10 @@ async function retire(dp: DpPaths, version: string): Promise<void> {
   await rm(markerPath(dp, version), { force: true }).catch(() => undefined);
 }
 
-/** Removes every installer folder, record and temporary link of a package except the live version's. */
+/**
+ * Removes every installer folder, record, temporary link and half-written
+ * record of a package except the live version and its record.
+ */
 export async function removeStale(dp: DpPaths, packageId: string, keep: string | undefined): Promise<void> {
   let names: string[];
   try {
@@ -259,7 +262,7 @@ export async function removeStale(dp: DpPaths, packageId: string, keep: string |
     throw ioError(`cannot list ${dp.smspkg}`, err);
   }
   for (const name of names) {
-    if (!isInstallerName(packageId, name)) continue;
+    if (!isInstallerName(packageId, name) && !isInstallerTempName(packageId, name)) continue;
     if (keep !== undefined && (name === keep || name === `${keep}.json`)) continue;
     await rm(join(dp.smspkg, name), { recursive: true, force: true }).catch((err: unknown) => {
       throw ioError(`cannot remove ${join(dp.smspkg, name)}`, err);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,12 @@ interface LockInfo {
   pid: number;
   host: string;
   startedAt: string;
+  /**
+   * When the process started, in clock ticks since boot (`starttime` of
+   * /proc/<pid>/stat): with the pid it names one process, not whichever
+   * process holds that pid now. Absent off Linux and in locks of older versions.
+   */
+  startTicks?: number;
 }
 
 export interface SiteLock {
@@ -20,14 +27,17 @@ export interface SiteLock {
 function parse(text: string): LockInfo | undefined {
   try {
     const v = JSON.parse(text) as Partial<LockInfo>;
-    if (typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.startedAt === 'string') return { pid: v.pid, host: v.host, startedAt: v.startedAt };
+    if (typeof v.pid !== 'number' || typeof v.host !== 'string' || typeof v.startedAt !== 'string') return undefined;
+    const info: LockInfo = { pid: v.pid, host: v.host, startedAt: v.startedAt };
+    if (Number.isSafeInteger(v.startTicks)) info.startTicks = v.startTicks as number;
+    return info;
   } catch {
     // fall through: not a lock we wrote
   }
   return undefined;
 }
 
-function alive(pid: number): boolean {
+function signalable(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -37,17 +47,65 @@ function alive(pid: number): boolean {
   }
 }
 
+interface ProcStat {
+  /** Field 3: R, S, D, …; Z a zombie (dead, not yet reaped), X (x before Linux 3.14) dead. */
+  state: string;
+  /** Field 22: start time in clock ticks since boot. */
+  startTicks: number;
+}
+
+/**
+ * Reads /proc/<pid>/stat: 'gone' when the process does not exist, undefined
+ * when it cannot be told (no /proc, not Linux; a line that does not parse).
+ */
+async function procStat(pid: number): Promise<ProcStat | 'gone' | undefined> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ESRCH: the process ended while its file was read.
+    return (code === 'ENOENT' && existsSync('/proc/self/stat')) || code === 'ESRCH' ? 'gone' : undefined;
+  }
+  // Field 2, the command name, is in parentheses and may itself hold spaces
+  // and parentheses: the fields after it start after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0] ?? '';
+  const ticks = fields[19] ?? '';
+  if (!/^[A-Za-z]$/.test(state) || !/^\d+$/.test(ticks)) return undefined;
+  return { state, startTicks: Number(ticks) };
+}
+
+/**
+ * Whether the process a lock names on this host still runs. After `kill -9`
+ * the server can linger a moment as a zombie, which kill(pid, 0) still
+ * reaches; after a reboot its pid may belong to an unrelated process. The
+ * start time tells both apart from the server; without /proc (not Linux)
+ * only kill(pid, 0) is left.
+ */
+async function ownerRuns(held: LockInfo): Promise<boolean> {
+  const stat = await procStat(held.pid);
+  if (stat === 'gone') return false;
+  if (stat === undefined) return signalable(held.pid);
+  if (stat.state === 'Z' || stat.state === 'X' || stat.state === 'x') return false;
+  if (held.startTicks !== undefined) return stat.startTicks === held.startTicks;
+  return signalable(held.pid);
+}
+
 /**
  * Takes the site root for this process: one site server per root, since two
  * would process the same inboxes and write the same DPs. The lock is a file
- * created exclusively, naming the process and the host; a lock left by a
- * process that no longer runs on this host (a crash, `kill -9`) is taken
- * over. A lock held by a live process, or by another host (a root on a
- * shared file system), is refused with SITECAST_E_SITE_RUNNING.
+ * created exclusively, naming the process (pid and start time) and the
+ * host; a lock left by a process that no longer runs on this host (a crash,
+ * `kill -9`, a reboot) is taken over. A lock held by a live process, or by
+ * another host (a root on a shared file system), is refused with
+ * SITECAST_E_SITE_RUNNING.
  */
 export async function lockSiteRoot(root: string, code: string): Promise<SiteLock> {
   const path = join(root, LOCK_FILE);
   const mine: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const self = await procStat(process.pid);
+  if (self !== undefined && self !== 'gone') mine.startTicks = self.startTicks;
   const text = `${JSON.stringify(mine)}\n`;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -57,7 +115,7 @@ export async function lockSiteRoot(root: string, code: string): Promise<SiteLock
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create ${path}`, err);
     }
     const held = parse(await readFile(path, 'utf8').catch(() => ''));
-    const stale = held === undefined || (held.host === mine.host && !alive(held.pid));
+    const stale = held === undefined || (held.host === mine.host && !(await ownerRuns(held)));
     if (!stale || attempt > 0) {
       const who = held === undefined ? 'another process' : held.host === mine.host ? `process ${held.pid} (since ${held.startedAt})` : `process ${held.pid} on host ${held.host} (since ${held.startedAt})`;
       throw new SitecastError('SITECAST_E_SITE_RUNNING', `site ${code} at ${root} is already running in ${who}`, {

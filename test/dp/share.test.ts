@@ -129,3 +129,31 @@ test('installOnDp: one pass fills the DP library; chunks of files linked from th
   await retirementsSettled();
   assert.deepEqual(await describeTree(join(dpPath, 'SMSPKG', 'CEN00003')), await describeTree(src));
 });
+
+test('installOnDp: temporary files a crash left (a marker half written, a link never renamed) are removed for that package only', async (t) => {
+  const dir = await tempDir(t, 'sitecast-dp-tmp');
+  const src = join(dir, 'src');
+  await makeTree(src, 'dp-tmp');
+  const lib = join(dir, 'library');
+  const v1 = await ingestTree(lib, src);
+  const dpPath = join(dir, 'dp');
+  const smspkg = join(dpPath, 'SMSPKG');
+  const base = { siteLibrary: lib, dpPath, graceMs: 0, sourceVersion: 1, manifestId: v1.manifest };
+  await installOnDp({ ...base, packageId: 'CEN00005' });
+  // What `kill -9` during writeFileAtomic of a marker, or during switchLink, leaves behind.
+  const leftovers = (id: string): string[] => [`..${id}.v1.json.7033005ec746.tmp`, `..${id}.v0.json.0123456789ab.tmp`, `.${id}.link-0badc0de`];
+  for (const name of [...leftovers('CEN00004'), ...leftovers('CEN00005')]) await writeFile(join(smspkg, name), '{"format":');
+  const ofB = [...leftovers('CEN00005'), '.CEN00005.v1', '.CEN00005.v1.json', 'CEN00005'].sort();
+
+  await installOnDp({ ...base, packageId: 'CEN00004' });
+  assert.deepEqual((await readdir(smspkg)).sort(), [...ofB, '.CEN00004.v1', '.CEN00004.v1.json', 'CEN00004'].sort());
+  assert.deepEqual(await describeTree(join(smspkg, 'CEN00004')), await describeTree(src));
+  assert.ok(await isInstalled(dpPath, 'CEN00004', 1, v1.manifest));
+
+  // A crash after the switch: the version is live and only its leftovers go; the live folder and its marker stay.
+  await writeFile(join(smspkg, '..CEN00004.v1.json.fedcba987654.tmp'), '{"format":');
+  assert.equal((await installOnDp({ ...base, packageId: 'CEN00004' })).changed, false);
+  assert.deepEqual((await readdir(smspkg)).sort(), [...ofB, '.CEN00004.v1', '.CEN00004.v1.json', 'CEN00004'].sort());
+  assert.ok(await isInstalled(dpPath, 'CEN00004', 1, v1.manifest));
+  assert.ok(await isInstalled(dpPath, 'CEN00005', 1, v1.manifest), 'the other package is untouched');
+});
