@@ -1,10 +1,9 @@
 import { type FSWatcher, watch } from 'node:fs';
-import { lstat, mkdir, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ErrorCode, SitecastError, ioError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic.js';
-import { DEFAULT_BAD_CODES, describeBadInput, isBadInput } from './bad.js';
-import { BAD_FOLDER, REASON_SUFFIX } from './name.js';
+import { DEFAULT_BAD_CODES, describeBadInput, holdForBad, isBadInput, placeInBad } from './bad.js';
+import { BAD_FOLDER } from './name.js';
 import { type InboxEntry, oldestFirst, scanInbox } from './scan.js';
 
 /**
@@ -28,7 +27,8 @@ export interface InboxOptions {
   /**
    * Called before a bad file is moved to bad/, so the caller can write a status
    * message. If it throws, the file stays and is retried: the message is
-   * written at least once.
+   * written at least once. A file that vanished from the inbox before it could
+   * be held for bad/ is not reported.
    */
   onBad?: (name: string, reason: string) => void | Promise<unknown>;
   /** Transient failures (handler, scan, watcher); the inbox goes on. */
@@ -270,6 +270,7 @@ export class Inbox {
 
   private async moveToBad(entry: InboxEntry, reason: string): Promise<void> {
     const badDir = join(this.dir, BAD_FOLDER);
+    let held: string | undefined;
     try {
       const identity = await this.identity(entry);
       if (identity === 'gone') return;
@@ -277,13 +278,23 @@ export class Inbox {
         this.wake();
         return;
       }
+      const hold = await holdForBad(entry, badDir);
+      // Removed by someone else since the scan: nothing was written, so there is nothing to report.
+      if (hold === 'gone') return;
+      if (hold === 'replaced') {
+        this.wake();
+        return;
+      }
+      held = hold === 'unsupported' ? undefined : hold;
       await this.options.onBad?.(entry.name, reason);
-      await writeFileAtomic(join(badDir, entry.name + REASON_SUFFIX), `${reason}\n`);
-      await this.removing(entry, () => rename(entry.path, join(badDir, entry.name)));
+      await this.removing(entry, () => placeInBad(entry, { badDir, held, reason }));
       this.backoff.delete(entry.name);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       this.retryLater(entry.name, err);
+    } finally {
+      // Still there only when the move did not happen (onBad failed, or the move itself).
+      if (held !== undefined) await rm(held, { force: true }).catch(() => undefined);
     }
   }
 

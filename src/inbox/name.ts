@@ -34,3 +34,14 @@ export function assertSafeInboxName(name: string): void {
     hint: 'use a plain file name such as CEN00003.PKN',
   });
 }
+
+/**
+ * The refused files among the names listed in a bad/ folder: not the reason
+ * beside each, not a write in flight (dot names, which the scan never hands
+ * out, so no bad file has one). A name ending in `.reason` is itself a bad
+ * file when it has a reason of its own.
+ */
+export function badFileNames(names: readonly string[]): string[] {
+  const listed = new Set(names);
+  return names.filter((n) => !n.startsWith('.') && (!n.endsWith(REASON_SUFFIX) || listed.has(n + REASON_SUFFIX)));
+}

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, mkdir, readdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SitecastError, isSitecastError } from '../../src/errors.js';
-import { Inbox, dropFile, dropFiles, type InboxEntry, type InboxOptions } from '../../src/inbox/index.js';
+import { Inbox, badFileNames, dropFile, dropFiles, type InboxEntry, type InboxOptions } from '../../src/inbox/index.js';
+import { holdForBad, placeInBad } from '../../src/inbox/bad.js';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sitecast-inbox-'));
@@ -226,6 +227,85 @@ test('if onBad fails the file stays and is retried, so the status message is not
   await dropFile(dir, 'x.MJB', 'x');
   await waitFor('moved', () => exists(join(dir, 'bad', 'x.MJB')));
   assert.equal(attempts, 2);
+});
+
+test('a bad file removed from the inbox while its status message is written still reaches bad/ with its reason', async (t) => {
+  const dir = await tempDir(t);
+  const told: string[] = [];
+  const handled: string[] = [];
+  const inbox = open(t, {
+    dir,
+    rescanMs: 30,
+    onBad: async (name) => {
+      // An operator (or another process) deletes the file from the inbox meanwhile.
+      await unlink(join(dir, name));
+      told.push(name);
+    },
+    handler: async (f) => {
+      if (f.name.endsWith('.BAD')) throw new SitecastError('SITECAST_E_BAD_INBOX_FILE', 'unknown record type');
+      handled.push(f.name);
+    },
+  });
+  await inbox.start();
+  await dropFile(dir, 'x.BAD', 'kept');
+  await waitFor('told', () => told.length === 1);
+  await dropFile(dir, 'later.MJB', 'x');
+  await waitFor('later handled', () => handled.includes('later.MJB'));
+  await waitFor('inbox empty', async () => (await readdir(dir)).length === 1);
+  // The message said the file moved to bad/, and it did: no reason is left without its file.
+  assert.deepEqual((await readdir(join(dir, 'bad'))).sort(), ['x.BAD', 'x.BAD.reason']);
+  assert.equal(await readFile(join(dir, 'bad', 'x.BAD'), 'utf8'), 'kept');
+  assert.match(await readFile(join(dir, 'bad', 'x.BAD.reason'), 'utf8'), /unknown record type/);
+  assert.deepEqual(told, ['x.BAD']);
+});
+
+test('a bad file gone before it could be moved: no status message, no reason, and the inbox goes on', async (t) => {
+  const dir = await tempDir(t);
+  const told: string[] = [];
+  const errors: unknown[] = [];
+  const handled: string[] = [];
+  const inbox = open(t, {
+    dir,
+    rescanMs: 30,
+    onBad: (name) => void told.push(name),
+    onError: (err) => void errors.push(err),
+    handler: async (f) => {
+      if (!f.name.endsWith('.BAD')) {
+        handled.push(f.name);
+        return;
+      }
+      await unlink(f.path);
+      throw new SitecastError('SITECAST_E_BAD_INBOX_FILE', 'unknown record type');
+    },
+  });
+  await inbox.start();
+  await dropFile(dir, 'gone.BAD', 'x');
+  await dropFile(dir, 'later.MJB', 'x');
+  await waitFor('later handled', () => handled.includes('later.MJB'));
+  await waitFor('inbox empty', async () => (await readdir(dir)).length === 1);
+  assert.deepEqual(await readdir(join(dir, 'bad')), []);
+  assert.deepEqual(told, []);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(inbox.stats(), { inFlight: 0, queued: 0, retrying: 0 });
+});
+
+test('holding and placing a bad file that vanished writes nothing to bad/', async (t) => {
+  const dir = await tempDir(t);
+  const badDir = join(dir, 'bad');
+  await writeFile(join(dir, 'x.MJB'), 'x');
+  const stats = await lstat(join(dir, 'x.MJB'));
+  const entry: InboxEntry = { name: 'x.MJB', path: join(dir, 'x.MJB'), size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino };
+  await unlink(entry.path);
+  assert.equal(await holdForBad(entry, badDir), 'gone');
+  assert.deepEqual(await readdir(badDir), []);
+  // Without a held link (no hard links there) the move itself finds the file gone: its reason is taken away again.
+  await assert.rejects(placeInBad(entry, { badDir, held: undefined, reason: 'bad' }), (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT');
+  assert.deepEqual(await readdir(badDir), []);
+});
+
+test('badFileNames counts the bad files, not their reasons or writes in flight', () => {
+  const listed = ['a.PKN', 'a.PKN.reason', 'orphan.PKN.reason', '.a.PKN.reason.0123456789ab.tmp', '.held.0123456789ab.tmp', 'b.reason', 'b.reason.reason'];
+  assert.deepEqual(badFileNames(listed), ['a.PKN', 'b.reason']);
 });
 
 test('files are handled oldest first, or in the caller order, with bounded concurrency', async (t) => {

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addStatusMessage, createAdminToken } from '../../src/db/index.js';
+import { dropFile } from '../../src/inbox/index.js';
 import { startSite, type SiteHandle } from '../../src/site/server.js';
 import { LiveHub } from '../../src/site/live/hub.js';
 import { ticketSigner } from '../../src/site/live/ticket.js';
 import { makeTree } from '../helpers/fixtures.js';
-import { newSite, openContext } from '../helpers/site.js';
+import { eventually, newSite, openContext } from '../helpers/site.js';
 
 interface Frame {
   event: string;
@@ -155,6 +156,23 @@ test('metrics: packages by state, addresses, inbox backlogs and request latencie
     if (line === '' || line.startsWith('#')) continue;
     assert.match(line, /^sitecast_[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/, line);
   }
+});
+
+test('metrics, health and snapshot count the files in bad/, not the reasons beside them or writes in flight', async (t) => {
+  const { h, reader } = await started(t);
+  const box = h.ctx.paths.distmgr;
+  await dropFile(box, 'CEN00099.PKN', 'this is not json');
+  await dropFile(box, 'notes.txt', 'hello');
+  const bad = join(box, 'bad');
+  await eventually('both in bad/ with their reasons', async () => ((await readdir(bad)).filter((n) => !n.startsWith('.')).length === 4 ? true : undefined));
+  // A reason being written when the snapshot reads the folder.
+  await writeFile(join(bad, '.notes.txt.reason.0123456789ab.tmp'), 'half');
+  const line = /^sitecast_inbox_bad\{site="CEN",component="distmgr",inbox="distmgr.box"\} (\d+)$/m;
+  assert.equal(line.exec(await (await fetch(`${h.url}/metrics`)).text())?.[1], '2');
+  const health = (await (await api(h, reader, 'GET', '/health')).json()) as { components: { component: string; inboxes: { inbox: string; bad: number }[] }[] };
+  assert.deepEqual(health.components.find((c) => c.component === 'distmgr')?.inboxes.find((b) => b.inbox === 'distmgr.box')?.bad, 2);
+  const snap = (await (await api(h, reader, 'GET', '/live/snapshot')).json()) as { backlogs: { inbox: string; bad: number }[] };
+  assert.equal(snap.backlogs.find((b) => b.inbox === 'distmgr.box')?.bad, 2);
 });
 
 test('health and snapshot: backlogs, last error and log tail per component; a read-only token reads them', async (t) => {

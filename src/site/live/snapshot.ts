@@ -4,6 +4,7 @@ import { type Address, type SiteDb, dpStateSchema, listAddresses, listPackages }
 import { guard } from '../../db/guard.js';
 import type { DpState } from '../../db/values.js';
 import { addressQueues } from '../../components/sender/scan.js';
+import { BAD_FOLDER, badFileNames } from '../../inbox/index.js';
 import type { SitePaths } from '../layout.js';
 
 /**
@@ -104,7 +105,7 @@ const READERS: Record<string, string> = {
 /** Sub-folders that belong to another reader than their box. */
 const SUB_READERS: Record<string, string> = { 'schedule.box/outboxes': 'sender' };
 /** Folders whose files are work products, not work waiting. */
-const NOT_BACKLOG = new Set(['bad', 'tosend']);
+const NOT_BACKLOG = new Set([BAD_FOLDER, 'tosend']);
 
 function isWaiting(name: string): boolean {
   // Half-written files (`.name.xxxx.tmp`) and other dot files are not yet in the inbox.
@@ -126,8 +127,8 @@ async function walk(dir: string, box: string, rel: string, out: Map<string, Inbo
     if (e.isDirectory()) {
       // Dot folders are bookkeeping (upload markers in receive/.partial), not work waiting.
       if (!isWaiting(e.name)) continue;
-      if (e.name === 'bad') {
-        bad += (await readdir(join(dir, e.name)).catch(() => [] as string[])).filter(isWaiting).length;
+      if (e.name === BAD_FOLDER) {
+        bad += badFileNames(await readdir(join(dir, e.name)).catch(() => [] as string[])).length;
         continue;
       }
       if (NOT_BACKLOG.has(e.name)) continue;
