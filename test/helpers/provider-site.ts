@@ -43,6 +43,7 @@ export async function providerSite(t: Ctx, code = 'ABC'): Promise<ProviderSite> 
   const ctx: ProviderContext = {
     db,
     config,
+    root,
     wake: (component) => void wakes.push(component),
     logger: (component) => {
       const log = logs.get(component) ?? createLogger(root, component);

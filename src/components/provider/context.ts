@@ -12,6 +12,8 @@ import type { ComponentLog } from '../../site/log.js';
 export interface ProviderContext {
   readonly db: SiteDb;
   readonly config: Readonly<SiteConfig>;
+  /** The site root, kept apart from DP and source folders (absent in a provider run alone: not checked). */
+  readonly root?: string;
   logger(component: string): ComponentLog;
   /** Waking is an optimisation: the monitor polls anyway. */
   wake(component: 'dbmon'): void;

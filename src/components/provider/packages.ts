@@ -17,6 +17,7 @@ import { summarizePackageStates } from '../../db/dpsummary.js';
 import { SitecastError } from '../../errors.js';
 import { type DpStatusView, type NewPackageBody, type PackageView, ROUTES } from './contract.js';
 import { type RouteDeps, addRoute } from './route.js';
+import { checkSourceFolder } from './overlap.js';
 
 /** The source is read by the site server, so it must be a folder the server can see now. */
 async function checkSource(path: string): Promise<void> {
@@ -94,6 +95,7 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   addRoute(app, deps, ROUTES.createPackage, async ({ body, caller }) => {
     await checkSource(body.sourcePath);
+    await checkSourceFolder(deps, body.sourcePath);
     const pkg = await createPackage(db, newPackage(body));
     deps.log.info(`package ${pkg.id} ${JSON.stringify(pkg.name)} created from ${pkg.sourcePath} by ${who(caller)}`);
     return { id: pkg.id };

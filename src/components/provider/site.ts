@@ -3,6 +3,7 @@ import { type StatusMessageFilter, addDp, listDps, listStatusMessages } from '..
 import type { Listen } from '../../site/config.js';
 import { type MessagesQuery, ROUTES } from './contract.js';
 import { addRemoteDp } from './hierarchy.js';
+import { checkDpFolder } from './overlap.js';
 import { type RouteDeps, addRoute } from './route.js';
 
 /** The URL the configuration promises, for a server asked before it reports its own. */
@@ -33,6 +34,7 @@ export function siteRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   addRoute(app, deps, ROUTES.addDp, async ({ body, caller }) => {
     const remote = body.site !== undefined && body.site !== config.code;
+    if (!remote) await checkDpFolder(deps, body.path);
     const dp = remote ? await addRemoteDp(deps, { site: body.site ?? config.code, name: body.name, path: body.path }) : await addDp(db, { site: config.code, name: body.name, path: body.path });
     deps.log.info(`DP ${dp.site}/${dp.name} added at ${dp.path} by token ${caller?.id ?? '?'}`);
     return { site: dp.site, name: dp.name, path: dp.path };

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { addStatusMessage, getPackage, getTargets, listDps, listPackages, setDpStatus } from '../../../src/db/index.js';
@@ -55,6 +56,43 @@ test('DPs: add answers 201 and wakes the database monitor; list shows it; a dupl
   assert.match(errorOf(again).message, /ABC\/dp1/);
   assert.deepEqual((await listDps(site.db)).map((d) => d.path), [dpPath], 'the first DP is untouched');
   assert.deepEqual(site.wakes, ['dbmon'], 'a refused write wakes nobody');
+});
+
+test('DP folders, package sources and the site root are kept apart (also through a link); nothing is written when refused', async (t) => {
+  const site = await providerSite(t);
+  const dp1 = join(site.dir, 'dp1');
+  assert.equal((await call(site, 'POST', '/api/v1/dps', { body: { name: 'dp1', path: dp1 } })).statusCode, 201);
+  const pkg = await call(site, 'POST', '/api/v1/packages', { body: { name: 'P', sourcePath: site.source } });
+  assert.equal(pkg.statusCode, 201, pkg.body);
+  await mkdir(join(dp1, 'inside'), { recursive: true });
+  await symlink(site.source, join(site.dir, 'link-to-src'));
+  const refusedDps: [string, RegExp][] = [
+    [site.source, /^path: .* is the source folder of ABC00001/],
+    [join(site.source, 'sub'), /lies inside the source folder of ABC00001/],
+    [join(site.dir, 'link-to-src', 'sub'), /lies inside the source folder of ABC00001/],
+    [join(site.root, 'dp'), /lies inside the site root/],
+    [site.dir, /holds the site root/],
+    [join(dp1, 'inside'), /lies inside DP ABC\/dp1/],
+  ];
+  for (const [path, message] of refusedDps) {
+    const res = await call(site, 'POST', '/api/v1/dps', { body: { name: 'dp2', path } });
+    assert.equal(res.statusCode, 400, path);
+    assert.equal(errorOf(res).code, 'SITECAST_E_INVALID_VALUE');
+    assert.match(errorOf(res).message, message, path);
+  }
+  const refusedSources: [string, RegExp][] = [
+    [join(dp1, 'inside'), /^sourcePath: .* lies inside DP ABC\/dp1/],
+    [site.dir, /holds the site root/],
+  ];
+  for (const [path, message] of refusedSources) {
+    const res = await call(site, 'POST', '/api/v1/packages', { body: { name: 'Q', sourcePath: path } });
+    assert.equal(res.statusCode, 400, path);
+    assert.match(errorOf(res).message, message, path);
+  }
+  assert.deepEqual((await listDps(site.db)).map((d) => d.name), ['dp1']);
+  assert.deepEqual((await listPackages(site.db)).map((p) => p.id), ['ABC00001']);
+  // Siblings are fine.
+  assert.equal((await call(site, 'POST', '/api/v1/dps', { body: { name: 'dp2', path: join(site.dir, 'dp2') } })).statusCode, 201);
 });
 
 test('packages: create, list, get, distribute, update, status', async (t) => {
