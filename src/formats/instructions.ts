@@ -76,7 +76,7 @@ function bad(name: string, why: string): SitecastError {
 const MAX_JSON = 16 * 1024 * 1024;
 
 /** Checks an instruction file's name and content; throws SITECAST_E_BAD_INBOX_FILE when either is wrong. */
-export function checkInstructionFile(name: string, data: Buffer): { packageId: string; kind: InstructionKind } {
+export function checkInstructionFile(name: string, data: Buffer): { packageId: string; kind: InstructionKind; sourceVersion?: number } {
   const match = INSTRUCTION_NAME.exec(name);
   if (match === null) throw bad(name, 'not an instruction file (<PKGID>.PKG, .NAL or .ICO)');
   const id = match[1] as string;
@@ -98,5 +98,5 @@ export function checkInstructionFile(name: string, data: Buffer): { packageId: s
     throw bad(name, `the content does not parse: ${result.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ')}`);
   }
   if (result.data.packageId !== id) throw bad(name, `the content names package ${result.data.packageId}`);
-  return { packageId: id, kind };
+  return { packageId: id, kind, sourceVersion: result.data.sourceVersion };
 }

@@ -8,7 +8,7 @@ import { importArchive } from '../../src/content/import.js';
 import { ackChanges, getPackage, listStatusMessages, openSiteDb, readChanges, updatePackage } from '../../src/db/index.js';
 import { serializePkn } from '../../src/formats/pkn.js';
 import type { SiteContext } from '../../src/site/context.js';
-import { nalFileSchema, pkgFileSchema } from '../../src/formats/instructions.js';
+import { nalFileSchema, pkgFileSchema, serializeInstruction } from '../../src/formats/instructions.js';
 import { iconProblem } from '../../src/formats/icon.js';
 import { dropFile } from '../../src/inbox/index.js';
 import { startSite, type SiteHandle } from '../../src/site/server.js';
@@ -188,6 +188,40 @@ test('malformed or unknown files in distmgr.box and pkginfo.box go to bad/ with 
   const pkg = await distribute(h.ctx, site.dir, src, ['DP1']);
   await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
   await eventually('instruction files at the MP', async () => ((await readdir(join(site.root, 'mp', 'pkginfo'))).length === 3 ? true : undefined));
+});
+
+test('Inbox Manager: an instruction file of an unknown package or of a version not yet made goes to bad/; a late one of an older version leaves the newer at the MP', async (t) => {
+  const site = await newSite(t);
+  const h = await start(site);
+  const src = join(site.dir, 'src');
+  await makeTree(src, 'instructions');
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1']);
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  const mp = join(site.root, 'mp', 'pkginfo');
+  await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  h.ctx.wake('dbmon');
+  const v2 = await eventually('version 2 at the MP', async () => {
+    const f = pkgFileSchema.parse(JSON.parse(await readFile(join(mp, `${pkg.id}.PKG`), 'utf8')));
+    return f.sourceVersion === 2 ? f : undefined;
+  });
+  const infobox = join(site.root, 'inboxes', 'pkginfo.box');
+  const as = (v: object): string => serializeInstruction(pkgFileSchema.parse(v));
+  await dropFile(infobox, `${pkg.id}.PKG`, as({ ...v2, sourceVersion: 1, name: 'stale' }));
+  await eventually('the stale file consumed', async () => ((await readdir(infobox)).includes(`${pkg.id}.PKG`) ? undefined : true));
+  assert.deepEqual(pkgFileSchema.parse(JSON.parse(await readFile(join(mp, `${pkg.id}.PKG`), 'utf8'))), v2, 'the newer file stays');
+  await dropFile(infobox, 'CEN000FF.PKG', as({ ...v2, packageId: 'CEN000FF' }));
+  const future = `${pkg.id}.NAL`;
+  await dropFile(infobox, future, serializeInstruction(nalFileSchema.parse({ format: 1, packageId: pkg.id, sourceVersion: 9, locations: [] })));
+  const bad = await eventually('two files in bad/', async () => {
+    const names = (await readdir(join(infobox, 'bad'))).filter((n) => !n.endsWith('.reason') && !n.startsWith('.')).sort();
+    return names.length === 2 ? names : undefined;
+  });
+  assert.deepEqual(bad, [future, 'CEN000FF.PKG'].sort());
+  assert.match(await readFile(join(infobox, 'bad', 'CEN000FF.PKG.reason'), 'utf8'), /package CEN000FF does not exist at this site/);
+  assert.match(await readFile(join(infobox, 'bad', `${future}.reason`), 'utf8'), /source version 9 of .*, which is at version 2/);
+  await assert.rejects(readFile(join(mp, 'CEN000FF.PKG')), { code: 'ENOENT' });
+  const nal = nalFileSchema.parse(JSON.parse(await readFile(join(mp, future), 'utf8')));
+  assert.equal(nal.sourceVersion, 2);
 });
 
 test('a restart resumes a wake-up file left in the inbox and DPs left pending', async (t) => {

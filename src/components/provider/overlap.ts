@@ -52,10 +52,14 @@ function siteRoot(deps: RouteDeps): Other[] {
   return deps.ctx.root === undefined ? [] : [{ what: 'the site root', path: deps.ctx.root }];
 }
 
-/** A new DP of this site: not the site root, another DP of this site, or a package's source, nor inside or around one. */
-export async function checkDpFolder(deps: RouteDeps, path: string): Promise<void> {
+/**
+ * A new DP of this site: not the site root, another DP of this site, or a
+ * package's source, nor inside or around one. A DP of the same name is left
+ * to the database, which refuses the duplicate name (409).
+ */
+export async function checkDpFolder(deps: RouteDeps, name: string, path: string): Promise<void> {
   const { ctx } = deps;
-  const dps = (await listDps(ctx.db, { site: ctx.config.code })).map((d) => ({ what: `DP ${d.site}/${d.name}`, path: d.path }));
+  const dps = (await listDps(ctx.db, { site: ctx.config.code })).filter((d) => d.name !== name).map((d) => ({ what: `DP ${d.site}/${d.name}`, path: d.path }));
   const sources = (await listPackages(ctx.db)).filter((p) => p.id.startsWith(ctx.config.code)).map((p) => ({ what: `the source folder of ${p.id}`, path: p.sourcePath }));
   await refuseOverlap('path', path, [...siteRoot(deps), ...dps, ...sources]);
 }

@@ -34,7 +34,7 @@ export function siteRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   addRoute(app, deps, ROUTES.addDp, async ({ body, caller }) => {
     const remote = body.site !== undefined && body.site !== config.code;
-    if (!remote) await checkDpFolder(deps, body.path);
+    if (!remote) await checkDpFolder(deps, body.name, body.path);
     const dp = remote ? await addRemoteDp(deps, { site: body.site ?? config.code, name: body.name, path: body.path }) : await addDp(db, { site: config.code, name: body.name, path: body.path });
     deps.log.info(`DP ${dp.site}/${dp.name} added at ${dp.path} by token ${caller?.id ?? '?'}`);
     return { site: dp.site, name: dp.name, path: dp.path };
