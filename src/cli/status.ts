@@ -19,7 +19,7 @@ export function registerStatus(program: Command, io: Io, run: Run): void {
   const status = program.command('status').description('status messages');
 
   withSiteFlags(status.command('messages').description('status messages, newest first'))
-    .option('--component <c>', 'only this component (distmgr, sender, …)')
+    .option('--component <c>', 'only this component: dbmon (or smsdbmon), distmgr, inboxmgr, replmgr, scheduler, sender, despooler, statmgr, mp, provider')
     .option('--package <id>', 'only this package')
     .option('--severity <s>', 'only this severity and worse: info, warning, error')
     .option('--since <time>', 'only messages at or after this ISO time')

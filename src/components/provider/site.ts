@@ -14,7 +14,8 @@ export function configuredUrl(listen: Listen): string {
 
 function messageFilter(q: MessagesQuery): StatusMessageFilter {
   return {
-    ...(q.component === undefined ? {} : { component: q.component }),
+    // The database monitor logs to smsdbmon.log (the SMS name) and signs its messages dbmon: either finds them.
+    ...(q.component === undefined ? {} : { component: q.component === 'smsdbmon' ? 'dbmon' : q.component }),
     ...(q.package === undefined ? {} : { packageId: q.package }),
     ...(q.site === undefined ? {} : { site: q.site }),
     ...(q.severity === undefined ? {} : { minSeverity: q.severity }),
