@@ -272,14 +272,14 @@ test('status messages filter by component, package, severity, since and limit', 
   };
   assert.deepEqual(await texts(''), ['three', 'two', 'one']);
   assert.deepEqual(await texts('?component=distmgr'), ['two', 'one']);
-  await addStatusMessage(site.db, { severity: 'info', component: 'dbmon', site: 'ABC', text: 'monitor', time: '2029-01-01T00:00:00.000Z' });
-  // Its log is smsdbmon.log: that name finds its messages too.
-  assert.deepEqual(await texts('?component=smsdbmon'), ['monitor']);
-  assert.deepEqual(await texts('?component=dbmon'), ['monitor']);
   assert.deepEqual(await texts('?package=ABC00001'), ['one']);
   assert.deepEqual(await texts('?severity=warning'), ['three', 'two']);
   assert.deepEqual(await texts('?since=2030-01-02T00:00:00.000Z'), ['three', 'two']);
   assert.deepEqual(await texts('?limit=1'), ['three']);
+  await addStatusMessage(site.db, { severity: 'info', component: 'dbmon', site: 'ABC', text: 'monitor', time: '2029-01-01T00:00:00.000Z' });
+  // Its log is smsdbmon.log: that name finds its messages too.
+  assert.deepEqual(await texts('?component=smsdbmon'), ['monitor']);
+  assert.deepEqual(await texts('?component=dbmon'), ['monitor']);
   const full = await call(site, 'GET', '/api/v1/status-messages?limit=1', { token: site.readToken });
   assert.deepEqual(Object.keys(full.json<{ messages: object[] }>().messages[0] ?? {}).sort(), [
     'component',
