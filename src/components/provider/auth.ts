@@ -38,7 +38,8 @@ export async function authorize(
   }
   if (access === 'write' && caller.role !== 'admin') {
     log.warn(`refused ${where(request)} from ${request.ip}: token ${caller.id} is read-only`);
-    throw new SitecastError('SITECAST_E_FORBIDDEN', `token ${caller.id} is read-only; ${where(request)} changes the site`, {
+    const why = request.method === 'GET' || request.method === 'HEAD' ? 'is for admin tokens only' : 'changes the site';
+    throw new SitecastError('SITECAST_E_FORBIDDEN', `token ${caller.id} is read-only; ${where(request)} ${why}`, {
       hint: 'use a token with the admin role',
     });
   }
