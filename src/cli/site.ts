@@ -73,7 +73,7 @@ export function registerSite(program: Command, io: Io, run: Run): void {
         if (joined !== undefined) io.stdout(`joined the hierarchy below ${joined.parent.code} (${joined.parent.url})${joined.ancestors.length > 0 ? `, under ${joined.ancestors.join(' < ')}` : ''}\n`);
         io.stdout(
           `site ${r.config.code} (${r.config.name}) created in ${r.root}\n` +
-            `url:   ${url}\n` +
+            `url:   ${r.config.listen.port === 0 ? `${url.replace(/:0$/, ':<port>')} (a free port chosen at each start; \`site start\` prints it and writes it to ${r.root}/site.url)` : url}\n` +
             `token: ${r.adminToken}\n` +
             `The admin token is shown only this once; it is also in ${r.paths.adminToken} (mode 0600).\n` +
             `Start the site with: sitecast site start ${r.root}\n`,
