@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
-import { lstat, mkdir, rm, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ErrorCode, SitecastError, ioError } from '../errors.js';
 import { DEFAULT_BAD_CODES, describeBadInput, holdForBad, isBadInput, placeInBad } from './bad.js';
@@ -108,6 +108,7 @@ export class Inbox {
       this.started = false;
       throw ioError(`cannot create inbox ${this.dir}`, err);
     }
+    await removeHolds(join(this.dir, BAD_FOLDER));
     const signal = this.options.signal;
     if (signal?.aborted === true) {
       await this.close();
@@ -351,5 +352,17 @@ export class Inbox {
     } catch {
       // A failing error reporter must not stop the inbox.
     }
+  }
+}
+
+/**
+ * Second links a crash left in bad/ between holding a bad file and moving it
+ * there (see holdForBad): the file itself is still in the inbox (and is
+ * judged again) or was removed by hand; the hold is only a name to drop.
+ */
+async function removeHolds(badDir: string): Promise<void> {
+  const names = await readdir(badDir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.startsWith('.held.') && name.endsWith('.tmp')) await rm(join(badDir, name), { force: true }).catch(() => undefined);
   }
 }

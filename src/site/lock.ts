@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
@@ -93,6 +94,45 @@ async function ownerRuns(held: LockInfo): Promise<boolean> {
 }
 
 /**
+ * Creates the lock with its whole content in one step: written under a
+ * temporary name, then hard-linked to the lock's name (link(2) fails when the
+ * name exists). A reader never sees an empty lock. False when a lock exists.
+ */
+async function createWhole(path: string, text: string): Promise<boolean> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, text, { flag: 'wx', mode: 0o644 });
+    await link(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw ioError(`cannot create ${path}`, err);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Removes a stale lock whose content was `stale`. It is renamed aside first
+ * and compared: if another starter replaced it meanwhile, that new lock is
+ * put back (when the name is still free) instead of being removed.
+ */
+async function retire(path: string, stale: string): Promise<void> {
+  const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    await rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw ioError(`cannot take over ${path}`, err);
+  }
+  try {
+    if ((await readFile(aside, 'utf8')) !== stale) await link(aside, path).catch(() => undefined);
+  } finally {
+    await rm(aside, { force: true });
+  }
+}
+
+/**
  * Takes the site root for this process: one site server per root, since two
  * would process the same inboxes and write the same DPs. The lock is a file
  * created exclusively, naming the process (pid and start time) and the
@@ -108,22 +148,20 @@ export async function lockSiteRoot(root: string, code: string): Promise<SiteLock
   if (self !== undefined && self !== 'gone') mine.startTicks = self.startTicks;
   const text = `${JSON.stringify(mine)}\n`;
   for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFile(path, text, { flag: 'wx', mode: 0o644 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create ${path}`, err);
-    }
-    const held = parse(await readFile(path, 'utf8').catch(() => ''));
+    if (await createWhole(path, text)) break;
+    const heldText = await readFile(path, 'utf8').catch(() => undefined);
+    if (heldText === undefined) continue; // removed meanwhile: try again
+    const held = parse(heldText);
     const stale = held === undefined || (held.host === mine.host && !(await ownerRuns(held)));
-    if (!stale || attempt > 0) {
+    if (!stale || attempt > 2) {
       const who = held === undefined ? 'another process' : held.host === mine.host ? `process ${held.pid} (since ${held.startedAt})` : `process ${held.pid} on host ${held.host} (since ${held.startedAt})`;
       throw new SitecastError('SITECAST_E_SITE_RUNNING', `site ${code} at ${root} is already running in ${who}`, {
         hint: `stop that server first (SIGTERM); if no Sitecast server runs on this root any more, remove ${path}`,
       });
     }
-    // Left by a process that is gone: take it over.
-    await rm(path, { force: true });
+    // Left by a process that is gone: take it over. Moved aside first, so
+    // that a lock another starter took over a moment ago is not removed.
+    await retire(path, heldText);
   }
   let released = false;
   return {

@@ -166,6 +166,7 @@ test('malformed or unknown files in distmgr.box and pkginfo.box go to bad/ with 
   await dropFile(distbox, 'CEN00099.PKN', 'this is not json');
   await dropFile(distbox, 'notes.txt', 'hello');
   await dropFile(distbox, 'CEN00001.PKN', JSON.stringify({ format: 1, packageId: 'CEN00002', reason: 'change', time: new Date().toISOString() }));
+  await dropFile(distbox, 'CEN000AA.PKN', JSON.stringify({ format: 1, packageId: 'CEN000AA', reason: 'change', time: new Date().toISOString() }));
   await dropFile(infobox, 'CEN00001.PKG', '{"format":1}');
   await dropFile(infobox, 'CEN00001.ICO', 'not an icon at all, not at all');
   await dropFile(infobox, 'whatever.bin', 'x');
@@ -174,11 +175,12 @@ test('malformed or unknown files in distmgr.box and pkginfo.box go to bad/ with 
       const names = (await readdir(join(dir, 'bad'))).filter((x) => !x.endsWith('.reason') && !x.startsWith('.')).sort();
       return names.length === n ? names : undefined;
     });
-  assert.deepEqual(await badOf(distbox, 3), ['CEN00001.PKN', 'CEN00099.PKN', 'notes.txt']);
+  assert.deepEqual(await badOf(distbox, 4), ['CEN00001.PKN', 'CEN00099.PKN', 'CEN000AA.PKN', 'notes.txt']);
+  assert.match(await readFile(join(distbox, 'bad', 'CEN000AA.PKN.reason'), 'utf8'), /names package CEN000AA, which does not exist at this site/);
   assert.deepEqual(await badOf(infobox, 3), ['CEN00001.ICO', 'CEN00001.PKG', 'whatever.bin']);
   assert.match(await readFile(join(distbox, 'bad', 'CEN00001.PKN.reason'), 'utf8'), /names package CEN00002/);
   const messages = await listStatusMessages(h.ctx.db, { minSeverity: 'error' });
-  assert.equal(messages.filter((m) => m.component === 'distmgr').length, 3);
+  assert.equal(messages.filter((m) => m.component === 'distmgr').length, 4);
   assert.equal(messages.filter((m) => m.component === 'inboxmgr').length, 3);
   assert.ok(messages.some((m) => /pkginfo\.box\/CEN00001\.ICO moved to bad\/: .*not an ICO file/.test(m.text)));
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdtemp, mkdir, readdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdtemp, mkdir, readdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -287,6 +287,26 @@ test('a bad file gone before it could be moved: no status message, no reason, an
   assert.deepEqual(told, []);
   assert.deepEqual(errors, []);
   assert.deepEqual(inbox.stats(), { inFlight: 0, queued: 0, retrying: 0 });
+});
+
+test('a hold a crash left in bad/ is removed at start; the file it held is judged again', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 'bad'), { recursive: true });
+  await dropFile(dir, 'again.BAD', 'x');
+  await link(join(dir, 'again.BAD'), join(dir, 'bad', '.held.0123456789ab.tmp'));
+  await writeFile(join(dir, 'bad', 'other-file.BAD'), 'an earlier bad file stays');
+  const told: string[] = [];
+  const inbox = open(t, {
+    dir,
+    rescanMs: 30,
+    onBad: (name) => void told.push(name),
+    handler: async () => {
+      throw new SitecastError('SITECAST_E_BAD_INBOX_FILE', 'still bad');
+    },
+  });
+  await inbox.start();
+  await waitFor('judged again', () => told.includes('again.BAD'));
+  assert.deepEqual((await readdir(join(dir, 'bad'))).sort(), ['again.BAD', 'again.BAD.reason', 'other-file.BAD']);
 });
 
 test('holding and placing a bad file that vanished writes nothing to bad/', async (t) => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { addStatusMessage, createAdminToken } from '../../src/db/index.js';
 import { dropFile } from '../../src/inbox/index.js';
@@ -177,11 +178,15 @@ test('metrics, health and snapshot count the files in bad/, not the reasons besi
 
 test('health and snapshot: backlogs, last error and log tail per component; a read-only token reads them', async (t) => {
   const { h, admin, reader, dir } = await started(t);
-  const src = join(dir, 'gone');
-  await makeTree(src, 'gone');
-  await api(h, admin, 'POST', '/dps', { name: 'dp1', path: join(dir, 'dp1') });
-  const { id } = (await (await api(h, admin, 'POST', '/packages', { name: 'Gone', sourcePath: src })).json()) as { id: string };
-  await rm(src, { recursive: true });
+  // A source Distribution Manager refuses whenever it gets to it (a fifo inside):
+  // removing the folder after the create raced with its ingest.
+  const src = join(dir, 'unusable');
+  await makeTree(src, 'unusable');
+  execFileSync('mkfifo', [join(src, 'a-fifo')]);
+  assert.equal((await api(h, admin, 'POST', '/dps', { name: 'dp1', path: join(dir, 'dp1') })).status, 201);
+  const created = await api(h, admin, 'POST', '/packages', { name: 'Unusable', sourcePath: src });
+  assert.equal(created.status, 201);
+  const { id } = (await created.json()) as { id: string };
   await api(h, admin, 'POST', `/packages/${id}/distribute`, { dps: ['CEN/dp1'] });
   let health: { components: { component: string; inboxes: unknown[]; lastError: { text: string } | null; logTail: string[] }[] } | undefined;
   for (let i = 0; i < 100; i++) {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,6 +61,22 @@ test('lockSiteRoot: a live owner refuses a second start, naming its process; rel
   await first.release();
   assert.equal(existsSync(join(root, LOCK_FILE)), false);
   await takenOver(root);
+});
+
+test('lockSiteRoot: starters racing for a free root, or for a stale lock, leave exactly one winner and no temporary file', async (t) => {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.once('exit', resolve));
+  const dead = child.pid ?? assert.fail('no pid');
+  for (const stale of [false, true]) {
+    const root = await tempDir(t, 'sitecast-lock-race');
+    if (stale) await leaveLock(root, { pid: dead });
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => lockSiteRoot(root, 'LCK')));
+    const won = results.filter((r) => r.status === 'fulfilled');
+    assert.equal(won.length, 1, `one winner (${stale ? 'stale lock' : 'free root'})`);
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'SITECAST_E_SITE_RUNNING');
+    assert.equal((JSON.parse(await readFile(join(root, LOCK_FILE), 'utf8')) as { pid: number }).pid, process.pid);
+    assert.deepEqual(await readdir(root), [LOCK_FILE]);
+  }
 });
 
 test('lockSiteRoot: a lock naming a process that no longer exists is taken over, with or without a start time', async (t) => {

@@ -47,7 +47,7 @@ export interface PackageJob {
   signal: AbortSignal;
 }
 
-export type PackageOutcome = 'done' | 'failed' | 'retry' | 'gone';
+export type PackageOutcome = 'done' | 'failed' | 'retry';
 
 /** The error the handler throws so the inbox keeps the wake-up file and tries again after a back-off. */
 export function retryError(packageId: string, dps: string[]): SitecastError {
@@ -91,8 +91,10 @@ export async function distributePackage(job: PackageJob, packageId: string): Pro
   const { ctx, log } = job;
   const pkg = await getPackage(ctx.db, packageId);
   if (pkg === undefined) {
-    log.warn(`${packageId} does not exist (any more); nothing to do`);
-    return 'gone';
+    // Packages are never deleted: a wake-up file for one this site does not know was not written by its database monitor.
+    throw new SitecastError('SITECAST_E_BAD_INBOX_FILE', `it names package ${packageId}, which does not exist at this site`, {
+      hint: 'wake-up files are written by the database monitor for packages of this site',
+    });
   }
   const targets = (await getTargets(ctx.db, packageId)).filter((t) => t.site === ctx.siteCode);
   const dps = new Map((await listDps(ctx.db, { site: ctx.siteCode })).map((d) => [d.name, d]));

@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Address, addStatusMessage, listAddresses, recordAddressTraffic } from '../../db/index.js';
 import { getSiteNode } from '../../db/hierarchy.js';
@@ -240,8 +240,19 @@ export class SenderComponent implements Component {
   private async moveToBad(path: string, name: string, reason: string): Promise<void> {
     try {
       const dir = join(path, '..', BAD_FOLDER);
-      await writeFileAtomic(join(dir, name + REASON_SUFFIX), `${reason}\n`);
-      await rename(path, join(dir, name));
+      const reasonFile = join(dir, name + REASON_SUFFIX);
+      await writeFileAtomic(reasonFile, `${reason}\n`);
+      try {
+        await rename(path, join(dir, name));
+      } catch (err) {
+        // No reason without its file; a file already gone (removed by hand) is not reported as moved.
+        await rm(reasonFile, { force: true }).catch(() => undefined);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          this.log.info(`${name} is gone from the outbox; not moved to bad/ (it would have been: ${reason})`);
+          return;
+        }
+        throw err;
+      }
       this.log.error(`${name} moved to bad/: ${reason}`);
       await addStatusMessage(this.ctx.db, { severity: 'error', component: 'sender', site: this.ctx.siteCode, text: `${name} moved to bad/: ${reason}`.slice(0, 8000) });
     } catch (err) {
