@@ -7,11 +7,14 @@ import { buildDelta } from '../../src/content/delta.js';
 import { extractManifest } from '../../src/content/extract.js';
 import { importArchive } from '../../src/content/import.js';
 import { ingestTree } from '../../src/content/ingest.js';
-import { listChunks, listManifests, openLibrary } from '../../src/content/library.js';
+import { listChunks, listManifests, loadManifest, openLibrary } from '../../src/content/library.js';
 import { serializeManifest, manifestId } from '../../src/content/manifest.js';
 import { packManifest } from '../../src/content/pack.js';
 import { ChunkCodec, sha256 } from '../../src/content/store.js';
-import type { Manifest } from '../../src/content/types.js';
+import type { FileEntry, Manifest, ManifestEntry } from '../../src/content/types.js';
+import { ARCHIVE_FORMAT, ARCHIVE_MAGIC, RECORD, type PatchMeta } from '../../src/content/archive-format.js';
+import { compress as zstdCompress } from 'zstd-napi';
+import { createHash } from 'node:crypto';
 import { describeTree, makeTree, tempDir, textBytes } from '../helpers/fixtures.js';
 
 async function packedLibrary(dir: string): Promise<{ manifest: string; archive: string }> {
@@ -79,13 +82,124 @@ function hugeFrame(): Buffer {
 }
 
 /** Writes a well-framed archive (valid checksum) with hostile content. */
-async function hostile(file: string, manifest: Manifest, chunks: { hash: string; frame: Buffer }[], header: { kind?: 'full' | 'delta'; id?: string } = {}): Promise<void> {
+async function hostile(
+  file: string,
+  manifest: Manifest,
+  chunks: { hash: string; frame: Buffer }[],
+  header: { kind?: 'full' | 'delta'; id?: string; base?: string; patches?: { meta: PatchMeta; data: Buffer }[] } = {},
+): Promise<void> {
   const bytes = serializeManifest(manifest);
-  const w = await ArchiveWriter.create(file, { kind: header.kind ?? 'full', manifest: header.id ?? manifestId(bytes), created: 'now', chunks: chunks.length, patches: 0 });
+  const patches = header.patches ?? [];
+  const w = await ArchiveWriter.create(file, {
+    kind: header.kind ?? 'full',
+    manifest: header.id ?? manifestId(bytes),
+    ...(header.base === undefined ? {} : { base: header.base }),
+    created: 'now',
+    chunks: chunks.length,
+    patches: patches.length,
+  });
   await w.manifest(bytes);
+  for (const p of patches) await w.patch(p.meta, p.data);
   for (const c of chunks) await w.chunk(c.hash, c.frame);
   await w.finish();
 }
+
+/** An archive written byte by byte (valid checksum), for framing the writer would never produce. */
+async function rawArchive(file: string, records: { type: number; payload: Buffer }[]): Promise<void> {
+  const preamble = Buffer.alloc(4);
+  preamble.writeUInt16LE(ARCHIVE_FORMAT, 0);
+  const parts: Buffer[] = [ARCHIVE_MAGIC, preamble];
+  for (const r of records) {
+    const head = Buffer.alloc(5);
+    head.writeUInt8(r.type, 0);
+    head.writeUInt32LE(r.payload.length, 1);
+    parts.push(head, r.payload);
+  }
+  const body = Buffer.concat(parts);
+  const end = Buffer.alloc(5);
+  end.writeUInt8(RECORD.end, 0);
+  end.writeUInt32LE(32, 1);
+  await writeFile(file, Buffer.concat([body, end, createHash('sha256').update(body).digest()]));
+}
+
+test('framing the writer never makes (header not JSON, records out of order, an unknown record type), a chunk the manifest does not use, a wrong file hash, and hostile deltas are refused and change nothing', async (t) => {
+  const dir = await tempDir(t);
+  const target = join(dir, 'target');
+  await makeTree(join(dir, 'src'));
+  const base = await ingestTree(target, join(dir, 'src'));
+  const before = await libraryState(target);
+  const codec = new ChunkCodec();
+  const data = textBytes('framing', 1000);
+  const hash = sha256(data);
+  const good = { hash, frame: codec.compress(data) };
+  const fileEntry = (path: string, fileHash = hash): ManifestEntry => ({ type: 'file', path, mode: 0o644, size: data.length, hash: fileHash, chunks: [{ hash, size: data.length }] });
+  const manifest: Manifest = { format: 1, entries: [fileEntry('a')] };
+  const manifestBytes = serializeManifest(manifest);
+  const headerJson = Buffer.from(JSON.stringify({ kind: 'full', manifest: manifestId(manifestBytes), created: 'now', chunks: 1, patches: 0 }));
+  const manifestFrame = zstdCompress(manifestBytes);
+  const chunkRecord = Buffer.concat([Buffer.from(hash, 'hex'), good.frame]);
+  const unusedData = textBytes('unused', 500);
+  const unused = { hash: sha256(unusedData), frame: codec.compress(unusedData) };
+  const [baseFile] = (await loadManifest(await openLibrary(target), base.manifest)).entries.filter((e): e is FileEntry => e.type === 'file' && e.size > 0);
+  assert.ok(baseFile);
+
+  const cases: { name: string; make: (file: string) => Promise<void>; code: RegExp; message: RegExp }[] = [
+    {
+      name: 'header not JSON',
+      make: (f) => rawArchive(f, [{ type: RECORD.header, payload: Buffer.from('{not json') }, { type: RECORD.manifest, payload: manifestFrame }]),
+      code: /SITECAST_E_BAD_ARCHIVE/,
+      message: /header is not valid JSON/,
+    },
+    {
+      name: 'manifest before header',
+      make: (f) => rawArchive(f, [{ type: RECORD.manifest, payload: manifestFrame }, { type: RECORD.header, payload: headerJson }]),
+      code: /SITECAST_E_BAD_ARCHIVE/,
+      message: /out of order/,
+    },
+    {
+      name: 'chunk before manifest',
+      make: (f) => rawArchive(f, [{ type: RECORD.header, payload: headerJson }, { type: RECORD.chunk, payload: chunkRecord }, { type: RECORD.manifest, payload: manifestFrame }]),
+      code: /SITECAST_E_BAD_ARCHIVE/,
+      message: /out of order/,
+    },
+    {
+      name: 'unknown record type',
+      make: (f) => rawArchive(f, [{ type: RECORD.header, payload: headerJson }, { type: RECORD.manifest, payload: manifestFrame }, { type: 0x09, payload: Buffer.from('?') }]),
+      code: /SITECAST_E_BAD_ARCHIVE/,
+      message: /unknown type 0x9/,
+    },
+    { name: 'unused chunk', make: (f) => hostile(f, manifest, [good, unused]), code: /SITECAST_E_BAD_ARCHIVE/, message: /which its manifest does not use/ },
+    { name: 'wrong file hash', make: (f) => hostile(f, { format: 1, entries: [fileEntry('a', 'd'.repeat(64))] }, [good]), code: /SITECAST_E_BAD_MANIFEST/, message: /is not the SHA-256 of its one chunk/ },
+    {
+      name: 'delta with a path out',
+      make: (f) => hostile(f, { format: 1, entries: [fileEntry('../escape')] }, [good], { kind: 'delta', base: base.manifest }),
+      code: /SITECAST_E_UNSAFE_PATH/,
+      message: /climbs out/,
+    },
+    {
+      name: 'delta with a garbage patch',
+      make: (f) => hostile(f, manifest, [], { kind: 'delta', base: base.manifest, patches: [{ meta: { path: 'a', base: baseFile.hash, target: hash }, data: textBytes('garbage', 300) }] }),
+      code: /SITECAST_E_(BAD_ARCHIVE|CORRUPT_CHUNK)/,
+      message: /patch|does not match/,
+    },
+    {
+      name: 'delta patch for a file the new version lacks',
+      make: (f) => hostile(f, manifest, [good], { kind: 'delta', base: base.manifest, patches: [{ meta: { path: 'nope', base: baseFile.hash, target: hash }, data: textBytes('garbage', 300) }] }),
+      code: /SITECAST_E_BAD_ARCHIVE/,
+      message: /does not match any file of the new version/,
+    },
+  ];
+  for (const c of cases) {
+    const file = join(dir, `${c.name}.scpkg`);
+    await c.make(file);
+    await assert.rejects(importArchive(target, file), (err: Error & { code?: string }) => {
+      assert.match(err.code ?? '', c.code, `${c.name}: ${err.message}`);
+      assert.match(err.message, c.message, c.name);
+      return true;
+    });
+    assert.equal(await libraryState(target), before, `${c.name} changed the library`);
+  }
+});
 
 test('well-framed archives with unsafe paths, bad chunks or missing chunks are refused and change nothing', async (t) => {
   const dir = await tempDir(t);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -52,6 +52,8 @@ test('special files and links out of the tree are refused, naming each, and noth
   const src = join(dir, 'src');
   await makeTree(src);
   execFileSync('mkfifo', [join(src, 'a-fifo')]);
+  // A device node (root only: mknod needs CAP_MKNOD).
+  const device = process.getuid?.() === 0 && spawnSync('mknod', [join(src, 'a-device'), 'c', '1', '3']).status === 0;
   await symlink('/etc/passwd', join(src, 'escape'));
   await symlink('../../outside', join(src, 'lib/escape2'));
   const server = createServer();
@@ -59,6 +61,7 @@ test('special files and links out of the tree are refused, naming each, and noth
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   await assert.rejects(ingestTree(join(dir, 'lib'), src), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'SITECAST_E_SPECIAL_FILE');
+    if (device) assert.ok(err.message.includes('a-device (device or special file)'), err.message);
     for (const name of ['a-fifo (fifo)', 'a-socket (socket)', 'escape (symlink that points at absolute path "/etc/passwd")', 'lib/escape2 (symlink that points out of the package', 'lib/escape2']) assert.ok(err.message.includes(name), `${name} in ${err.message}`);
     return true;
   });
