@@ -57,6 +57,7 @@ export function registerSite(program: Command, io: Io, run: Run): void {
     .action((root: string, opts: InitOpts) =>
       run(async () => {
         if ((opts.parent === undefined) !== (opts.joinToken === undefined)) throw usage('--parent and --join-token go together');
+        if (!/^[A-Z0-9]{3}$/.test(opts.code)) throw usage(`--code ${JSON.stringify(opts.code)} is not a site code: exactly 3 upper-case letters or digits, e.g. CEN`);
         const base = {
           code: opts.code,
           ...(opts.name === undefined ? {} : { name: opts.name }),

@@ -256,6 +256,7 @@ test('usage errors exit 2 before any request (package wait: 3, its 2 means timed
     [['dp', 'add', ...root, '--name', 'dp1'], /--path/],
     [['dp', 'add', '--url', 'ftp://x', '--token', 't', '--name', 'dp1', '--path', '/x'], /--url: "ftp:\/\/x" is not an http\(s\) URL/],
     [['site', 'init', '--code', 'ABC'], /missing required argument 'root'/],
+    [['site', 'init', join(site.dir, 'never'), '--code', 'abc'], /--code "abc" is not a site code/],
     [['package', 'frobnicate'], /unknown command/],
   ];
   for (const [args, pattern] of cases) {
