@@ -286,6 +286,7 @@ test('site init prints the token once and keeps it in admin.token (0600); a used
   assert.equal(again.code, 1);
   assert.equal(json<{ error: { code: string } }>(again).error.code, 'SITECAST_E_SITE_EXISTS');
   const badCode = await run(['site', 'init', join(dir, 'x'), '--code', 'toolong']);
-  assert.equal(badCode.code, 1);
-  assert.match(badCode.stderr, /SITECAST_E_INVALID_VALUE/);
+  assert.equal(badCode.code, 2, 'a malformed --code is a usage error');
+  assert.match(badCode.stderr, /SITECAST_E_USAGE: --code "toolong" is not a site code/);
+  await assert.rejects(stat(join(dir, 'x')), { code: 'ENOENT' });
 });
