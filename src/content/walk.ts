@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
@@ -49,15 +50,21 @@ export function walkSource(root: string): SourceItem[] {
   const links = new Map<string, string>();
   const visit = (rel: string): void => {
     const abs = rel === '' ? root : join(root, rel);
-    let names: string[];
+    let raw: Buffer[];
     try {
-      names = readdirSync(abs);
+      raw = readdirSync(abs, { encoding: 'buffer' });
     } catch (err) {
       throw ioError(`cannot list ${abs}`, err);
     }
-    names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    for (const name of names) {
+    raw.sort(Buffer.compare);
+    for (const bytes of raw) {
+      const name = bytes.toString('utf8');
       const path = rel === '' ? name : `${rel}/${name}`;
+      // A manifest path is text: a name that is not UTF-8 could not be written back as it was.
+      if (!isUtf8(bytes)) {
+        refused.push(`${rel === '' ? '' : `${rel}/`}${escapeBytes(bytes)} (name is not valid UTF-8)`);
+        continue;
+      }
       const full = join(abs, name);
       if (name.includes('\\')) {
         refused.push(`${path} (backslash in name)`);
@@ -102,4 +109,9 @@ export function walkSource(root: string): SourceItem[] {
     });
   }
   return items;
+}
+
+/** A file name with each byte outside printable ASCII shown as \xNN. */
+function escapeBytes(bytes: Buffer): string {
+  return [...bytes].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }

@@ -52,6 +52,8 @@ test('special files and links out of the tree are refused, naming each, and noth
   const src = join(dir, 'src');
   await makeTree(src);
   execFileSync('mkfifo', [join(src, 'a-fifo')]);
+  // A name that is not UTF-8 (Latin-1 "ÿ"): a manifest path could not hold it.
+  await writeFile(Buffer.concat([Buffer.from(`${src}/bad`), Buffer.from([0xff]), Buffer.from('name')]), 'x');
   // A device node (root only: mknod needs CAP_MKNOD).
   const device = process.getuid?.() === 0 && spawnSync('mknod', [join(src, 'a-device'), 'c', '1', '3']).status === 0;
   await symlink('/etc/passwd', join(src, 'escape'));
@@ -62,6 +64,7 @@ test('special files and links out of the tree are refused, naming each, and noth
   await assert.rejects(ingestTree(join(dir, 'lib'), src), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'SITECAST_E_SPECIAL_FILE');
     if (device) assert.ok(err.message.includes('a-device (device or special file)'), err.message);
+    assert.ok(err.message.includes('bad\\xffname (name is not valid UTF-8)'), err.message);
     for (const name of ['a-fifo (fifo)', 'a-socket (socket)', 'escape (symlink that points at absolute path "/etc/passwd")', 'lib/escape2 (symlink that points out of the package', 'lib/escape2']) assert.ok(err.message.includes(name), `${name} in ${err.message}`);
     return true;
   });
