@@ -1,10 +1,12 @@
 import { mkdir, stat } from 'node:fs/promises';
 import type { FileEntry, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
-import { dpPaths } from './layout.js';
+import { type DpPaths, dpPaths } from './layout.js';
+import { withDpLibrary } from './library-lock.js';
+import { gcLibrary } from '../content/gc.js';
 import { flushFileSystem, hasManifest, loadManifest, openLibrary } from '../content/library.js';
 import { commitLibrary, copyChunks } from './library-sync.js';
-import { installShare, readLiveShare } from './share.js';
+import { installShare, readLiveShare, recordedManifests } from './share.js';
 
 export interface InstallOptions {
   siteLibrary: string;
@@ -28,6 +30,16 @@ export interface InstallResult {
   bytesCopied: number;
   filesWritten: number;
   filesLinked: number;
+  /** What pruning the DP library removed after this install replaced an earlier version (see pruneDpLibrary). */
+  pruned?: PruneResult;
+  /** Why pruning failed; the install itself succeeded (pruning is tried again after the next update). */
+  pruneError?: string;
+}
+
+export interface PruneResult {
+  chunks: number;
+  bytes: number;
+  manifests: number;
 }
 
 /**
@@ -41,6 +53,37 @@ export interface InstallResult {
  */
 export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
   const dp = dpPaths(options.dpPath);
+  const result = await withDpLibrary(dp.library, 'shared', () => install(dp, options));
+  if (!result.replaced) return result.installed;
+  // A version was replaced: what only older versions used is garbage now.
+  try {
+    return { ...result.installed, pruned: await pruneDpLibrary(options.dpPath) };
+  } catch (err) {
+    return { ...result.installed, pruneError: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * Removes from a DP library every manifest and chunk that no version
+ * recorded in its SMSPKG folder uses: the live version of each package, and a
+ * replaced one still in its grace period (so the previous version goes at
+ * the update after next). Runs alone on that library: installs wait for it
+ * and it waits for them.
+ */
+export async function pruneDpLibrary(dpPath: string): Promise<PruneResult> {
+  const dp = dpPaths(dpPath);
+  return withDpLibrary(dp.library, 'exclusive', async () => {
+    const lib = await openLibrary(dp.library);
+    const keep: Sha256Hex[] = [];
+    for (const id of await recordedManifests(dp)) if (await hasManifest(lib, id)) keep.push(id);
+    // Nothing recorded: leave the library alone rather than empty it.
+    if (keep.length === 0) return { chunks: 0, bytes: 0, manifests: 0 };
+    const r = await gcLibrary(dp.library, keep);
+    return { chunks: r.removed, bytes: r.removedBytes, manifests: r.removedManifests };
+  });
+}
+
+async function install(dp: DpPaths, options: InstallOptions): Promise<{ installed: InstallResult; replaced: boolean }> {
   await ensureFolders([dp.root, dp.library, dp.smspkg]);
   const refresh = options.refresh === true;
   const manifest = await loadManifest(await openLibrary(options.siteLibrary), options.manifestId);
@@ -88,11 +131,14 @@ export async function installOnDp(options: InstallOptions): Promise<InstallResul
     await commit();
   }
   return {
-    changed: share.changed || copied.chunks > 0,
-    chunksCopied: copied.chunks,
-    bytesCopied: copied.bytes,
-    filesWritten: share.written,
-    filesLinked: share.linked,
+    installed: {
+      changed: share.changed || copied.chunks > 0,
+      chunksCopied: copied.chunks,
+      bytesCopied: copied.bytes,
+      filesWritten: share.written,
+      filesLinked: share.linked,
+    },
+    replaced: share.replaced,
   };
 }
 

@@ -59,6 +59,31 @@ export async function readLiveShare(dp: DpPaths, packageId: string): Promise<Liv
   }
 }
 
+/**
+ * The manifests the version records in SMSPKG name: every package's live
+ * version and any replaced version still in its grace period (its record is
+ * removed with its folder). A DP library keeps these and may drop the rest.
+ */
+export async function recordedManifests(dp: DpPaths): Promise<Sha256Hex[]> {
+  let names: string[];
+  try {
+    names = await readdir(dp.smspkg);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(`cannot list ${dp.smspkg}`, err);
+  }
+  const found = new Set<Sha256Hex>();
+  for (const name of names) {
+    if (!name.startsWith('.') || !name.endsWith('.json')) continue;
+    try {
+      found.add(markerSchema.parse(JSON.parse(await readFile(join(dp.smspkg, name), 'utf8'))).manifest);
+    } catch {
+      // Not a record (or one half written): it names nothing.
+    }
+  }
+  return [...found];
+}
+
 export interface ShareOptions {
   dp: DpPaths;
   packageId: string;
@@ -91,6 +116,8 @@ export interface ShareOptions {
 
 export interface ShareResult {
   changed: boolean;
+  /** An earlier version was live and has been replaced (its chunks may now be garbage in the DP library). */
+  replaced: boolean;
   /** Files written from chunks (new or changed). */
   written: number;
   /** Files hard-linked from the previous version (unchanged). */
@@ -114,7 +141,7 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
   if (options.rebuild !== true && live !== undefined && live.marker.sourceVersion === sourceVersion && live.marker.manifest === manifestId) {
     // Already switched (perhaps just before a crash): only what the crash left behind remains to remove.
     await removeStale(dp, packageId, live.version);
-    return { changed: false, written: 0, linked: 0, copied: 0, copiedBytes: 0 };
+    return { changed: false, replaced: false, written: 0, linked: 0, copied: 0, copiedBytes: 0 };
   }
   if (live !== undefined && live.marker.sourceVersion > sourceVersion) {
     throw new SitecastError('SITECAST_E_ROLLBACK', `${packageId} on ${dp.root} holds source version ${live.marker.sourceVersion}; refusing to install the older ${sourceVersion}`);
@@ -156,7 +183,7 @@ export async function installShare(options: ShareOptions): Promise<ShareResult> 
     retirements.add(retirement);
     void retirement.finally(() => retirements.delete(retirement));
   }
-  return { changed: true, written: result.written, linked: result.linkedFiles.length, copied: result.copied, copiedBytes: result.copiedBytes };
+  return { changed: true, replaced: live !== undefined, written: result.written, linked: result.linkedFiles.length, copied: result.copied, copiedBytes: result.copiedBytes };
 }
 
 const retirements = new Set<Promise<void>>();

@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { ingestTree } from '../../src/content/ingest.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
-import { installOnDp, isInstalled } from '../../src/dp/install.js';
+import { installOnDp, isInstalled, pruneDpLibrary } from '../../src/dp/install.js';
+import { withDpLibrary } from '../../src/dp/library-lock.js';
+import { verifyLibrary } from '../../src/content/verify.js';
 import { retirementsSettled } from '../../src/dp/share.js';
-import { describeTree, makeTree, tempDir } from '../helpers/fixtures.js';
+import { describeTree, makeTree, tempDir, textBytes } from '../helpers/fixtures.js';
 
 test('installOnDp: leftovers of an interrupted install are removed, a repeat does nothing, an older version is refused', async (t) => {
   const dir = await tempDir(t, 'sitecast-dp');
@@ -156,4 +158,87 @@ test('installOnDp: temporary files a crash left (a marker half written, a link n
   assert.deepEqual((await readdir(smspkg)).sort(), [...ofB, '.CEN00004.v1', '.CEN00004.v1.json', 'CEN00004'].sort());
   assert.ok(await isInstalled(dpPath, 'CEN00004', 1, v1.manifest));
   assert.ok(await isInstalled(dpPath, 'CEN00005', 1, v1.manifest), 'the other package is untouched');
+});
+
+test('installOnDp: after an update the DP library keeps the live version and the one in its grace period; older versions and their own chunks go, other packages stay whole', async (t) => {
+  const dir = await tempDir(t, 'sitecast-dp-prune');
+  const lib = join(dir, 'library');
+  const src = join(dir, 'src');
+  const other = join(dir, 'other');
+  await makeTree(src, 'prune');
+  await makeTree(other, 'prune-other');
+  const dpPath = join(dir, 'dp');
+  const dpLib = join(dpPath, 'library');
+  const chunksOf = async (id: string): Promise<Set<string>> => {
+    const m = await loadManifest(await openLibrary(lib), id);
+    return new Set(m.entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
+  };
+  const otherVersion = await ingestTree(lib, other);
+  await installOnDp({ siteLibrary: lib, dpPath, packageId: 'CEN00009', sourceVersion: 1, manifestId: otherVersion.manifest, graceMs: 0 });
+
+  // Three versions of one package, each with a file of its own; the grace period outlasts the test's
+  // installs (the stop at the end cuts it short, as a server's close does).
+  const stop = new AbortController();
+  const versions: string[] = [];
+  for (let v = 1; v <= 3; v++) {
+    await writeFile(join(src, 'lib', 'version.bin'), textBytes(`prune-v${v}`, 300_000));
+    const r = await ingestTree(lib, src);
+    versions.push(r.manifest);
+    const result = await installOnDp({ siteLibrary: lib, dpPath, packageId: 'CEN00003', sourceVersion: v, manifestId: r.manifest, graceMs: 60_000, signal: stop.signal });
+    if (v === 1) assert.equal(result.pruned, undefined, 'a first install replaces nothing and prunes nothing');
+    if (v === 2) assert.deepEqual(result.pruned, { chunks: 0, bytes: 0, manifests: 0 }, 'version 1 is still in its grace period');
+    if (v === 3) {
+      assert.equal(result.pruned?.manifests, 1, 'version 1 pruned');
+      assert.ok((result.pruned?.chunks ?? 0) > 0);
+    }
+  }
+  const [v1, v2, v3] = versions as [string, string, string];
+  const dpLibrary = await openLibrary(dpLib);
+  assert.equal(await hasManifest(dpLibrary, v1), false);
+  for (const kept of [v2, v3, otherVersion.manifest]) {
+    assert.ok(await hasManifest(dpLibrary, kept), kept);
+    for (const hash of await chunksOf(kept)) await stat(chunkPath(dpLib, hash));
+  }
+  const keptChunks = new Set([...(await chunksOf(v2)), ...(await chunksOf(v3)), ...(await chunksOf(otherVersion.manifest))]);
+  const onlyV1 = [...(await chunksOf(v1))].filter((h) => !keptChunks.has(h));
+  assert.ok(onlyV1.length > 0);
+  for (const hash of onlyV1) await assert.rejects(stat(chunkPath(dpLib, hash)), { code: 'ENOENT' }, `chunk ${hash} of version 1 only`);
+  assert.deepEqual((await verifyLibrary(dpLib)).bad, []);
+  stop.abort();
+  await retirementsSettled();
+});
+
+test('pruneDpLibrary waits for installs in progress on that DP and installs wait for it (a chunk stored before its manifest is never taken for garbage)', async (t) => {
+  const dir = await tempDir(t, 'sitecast-dp-prune-lock');
+  const dpPath = join(dir, 'dp');
+  await mkdir(join(dpPath, 'library'), { recursive: true });
+  await openLibrary(join(dpPath, 'library'), { create: true });
+  const order: string[] = [];
+  let release: () => void = () => undefined;
+  const installing = withDpLibrary(join(dpPath, 'library'), 'shared', async () => {
+    order.push('install starts');
+    await new Promise<void>((resolve) => (release = resolve));
+    order.push('install ends');
+  });
+  const pruning = pruneDpLibrary(dpPath).then(() => void order.push('prune ran'));
+  const second = withDpLibrary(join(dpPath, 'library'), 'shared', async () => void order.push('second install'));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(order, ['install starts', 'second install'], 'the prune waits; another install may share');
+  release();
+  await Promise.all([installing, pruning, second]);
+  assert.deepEqual(order, ['install starts', 'second install', 'install ends', 'prune ran']);
+  // Now a prune holds the library: an install waits until it is done.
+  const held: string[] = [];
+  let releasePrune: () => void = () => undefined;
+  const exclusive = withDpLibrary(join(dpPath, 'library'), 'exclusive', async () => {
+    held.push('prune');
+    await new Promise<void>((resolve) => (releasePrune = resolve));
+    held.push('prune ends');
+  });
+  const waiting = withDpLibrary(join(dpPath, 'library'), 'shared', async () => void held.push('install'));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(held, ['prune']);
+  releasePrune();
+  await Promise.all([exclusive, waiting]);
+  assert.deepEqual(held, ['prune', 'prune ends', 'install']);
 });

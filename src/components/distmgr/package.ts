@@ -240,7 +240,9 @@ async function installOne(job: PackageJob, pkg: Package, state: PackageState, dp
       graceMs: job.settings.graceMs,
       signal: job.signal,
     });
-    const detail = `${r.filesWritten} files written, ${r.filesLinked} unchanged files linked, ${r.chunksCopied} chunks (${r.bytesCopied} bytes) copied`;
+    const pruned = r.pruned === undefined || r.pruned.manifests === 0 ? '' : `; ${r.pruned.manifests} older versions (${r.pruned.chunks} chunks, ${r.pruned.bytes} bytes) pruned from its library`;
+    const detail = `${r.filesWritten} files written, ${r.filesLinked} unchanged files linked, ${r.chunksCopied} chunks (${r.bytesCopied} bytes) copied${pruned}`;
+    if (r.pruneError !== undefined) log.warn(`${pkg.id}: installed on ${dp.name}, but its library could not be pruned: ${r.pruneError}`);
     const done = refresh ? 'redistributed' : 'installed';
     await setDpStatus(ctx.db, { ...key, state: 'installed', sourceVersion: pkg.sourceVersion, retryCount: 0, nextAttempt: null, lastMessage: `source version ${pkg.sourceVersion} ${done}` });
     if (refreshRequested !== undefined) await clearRefreshRequest(ctx.db, key, refreshRequested);
