@@ -283,6 +283,8 @@ test('a bad file gone before it could be moved: no status message, no reason, an
   await dropFile(dir, 'later.MJB', 'x');
   await waitFor('later handled', () => handled.includes('later.MJB'));
   await waitFor('inbox empty', async () => (await readdir(dir)).length === 1);
+  // The vanished file's turn ends a moment after its name is gone.
+  await waitFor('nothing in flight', () => inbox.stats().inFlight === 0);
   assert.deepEqual(await readdir(join(dir, 'bad')), []);
   assert.deepEqual(told, []);
   assert.deepEqual(errors, []);
