@@ -173,7 +173,11 @@ export async function ingestTree(libraryDir: string, source: string, options: In
     } finally {
       await handle?.close();
     }
-    return { fileHash: fileHash.digest('hex'), size, chunks: (await Promise.all(replies)).flat() };
+    // Every block settled before the file's outcome is known: a failed one does not leave others still writing.
+    const stored = await Promise.allSettled(replies);
+    const failed = stored.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return { fileHash: fileHash.digest('hex'), size, chunks: stored.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])) };
   };
 
   const pending: Promise<ManifestEntry>[] = [];
