@@ -1,4 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { FileEntry, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
 import { type DpPaths, dpPaths } from './layout.js';
@@ -22,6 +23,12 @@ export interface InstallOptions {
    * is already live, without reusing any file of the live copy.
    */
   refresh?: boolean;
+  /**
+   * Told how the DP library's pruning went, when this install replaced an
+   * earlier version (see pruneDpLibrary). Pruning runs after the install has
+   * returned: it waits for the other installs on that DP to finish.
+   */
+  onPruned?: (outcome: PruneOutcome) => void;
 }
 
 export interface InstallResult {
@@ -30,10 +37,6 @@ export interface InstallResult {
   bytesCopied: number;
   filesWritten: number;
   filesLinked: number;
-  /** What pruning the DP library removed after this install replaced an earlier version (see pruneDpLibrary). */
-  pruned?: PruneResult;
-  /** Why pruning failed; the install itself succeeded (pruning is tried again after the next update). */
-  pruneError?: string;
 }
 
 export interface PruneResult {
@@ -54,13 +57,45 @@ export interface PruneResult {
 export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
   const dp = dpPaths(options.dpPath);
   const result = await withDpLibrary(dp.library, 'shared', () => install(dp, options));
-  if (!result.replaced) return result.installed;
   // A version was replaced: what only older versions used is garbage now.
-  try {
-    return { ...result.installed, pruned: await pruneDpLibrary(options.dpPath) };
-  } catch (err) {
-    return { ...result.installed, pruneError: err instanceof Error ? err.message : String(err) };
+  if (result.replaced) schedulePrune(options.dpPath, options.onPruned);
+  return result.installed;
+}
+
+type PruneOutcome = { pruned: PruneResult } | { error: string };
+
+/** Prunes scheduled or running, by DP library; one covers every install that finished before it reads the records. */
+const prunes = new Map<string, Promise<PruneOutcome>>();
+
+function schedulePrune(dpPath: string, onPruned: InstallOptions['onPruned']): void {
+  const key = resolve(dpPaths(dpPath).library);
+  let run = prunes.get(key);
+  if (run === undefined) {
+    const started = pruneDpLibrary(dpPath).then(
+      (pruned): PruneOutcome => ({ pruned }),
+      (err: unknown): PruneOutcome => ({ error: err instanceof Error ? err.message : String(err) }),
+    );
+    prunes.set(key, started);
+    void started.then(() => {
+      if (prunes.get(key) === started) prunes.delete(key);
+    });
+    run = started;
   }
+  // A prune already waiting for the lock reads the records after this install wrote its own: it covers this one.
+  if (onPruned !== undefined) {
+    void run.then((outcome) => {
+      try {
+        onPruned(outcome);
+      } catch {
+        // A report that fails must not fail anything else.
+      }
+    });
+  }
+}
+
+/** Waits for the DP library prunes scheduled by installs (a component's close() calls this). */
+export async function prunesSettled(): Promise<void> {
+  await Promise.allSettled([...prunes.values()]);
 }
 
 /**

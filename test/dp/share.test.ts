@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ingestTree } from '../../src/content/ingest.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
-import { installOnDp, isInstalled, pruneDpLibrary } from '../../src/dp/install.js';
+import { installOnDp, isInstalled, pruneDpLibrary, prunesSettled } from '../../src/dp/install.js';
 import { withDpLibrary } from '../../src/dp/library-lock.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { retirementsSettled } from '../../src/dp/share.js';
@@ -184,12 +184,15 @@ test('installOnDp: after an update the DP library keeps the live version and the
     await writeFile(join(src, 'lib', 'version.bin'), textBytes(`prune-v${v}`, 300_000));
     const r = await ingestTree(lib, src);
     versions.push(r.manifest);
-    const result = await installOnDp({ siteLibrary: lib, dpPath, packageId: 'CEN00003', sourceVersion: v, manifestId: r.manifest, graceMs: 60_000, signal: stop.signal });
-    if (v === 1) assert.equal(result.pruned, undefined, 'a first install replaces nothing and prunes nothing');
-    if (v === 2) assert.deepEqual(result.pruned, { chunks: 0, bytes: 0, manifests: 0 }, 'version 1 is still in its grace period');
+    const outcomes: unknown[] = [];
+    await installOnDp({ siteLibrary: lib, dpPath, packageId: 'CEN00003', sourceVersion: v, manifestId: r.manifest, graceMs: 60_000, signal: stop.signal, onPruned: (o) => void outcomes.push(o) });
+    await prunesSettled();
+    if (v === 1) assert.deepEqual(outcomes, [], 'a first install replaces nothing and prunes nothing');
+    if (v === 2) assert.deepEqual(outcomes, [{ pruned: { chunks: 0, bytes: 0, manifests: 0 } }], 'version 1 is still in its grace period');
     if (v === 3) {
-      assert.equal(result.pruned?.manifests, 1, 'version 1 pruned');
-      assert.ok((result.pruned?.chunks ?? 0) > 0);
+      const [only] = outcomes as { pruned: { manifests: number; chunks: number } }[];
+      assert.equal(only?.pruned.manifests, 1, 'version 1 pruned');
+      assert.ok((only?.pruned.chunks ?? 0) > 0);
     }
   }
   const [v1, v2, v3] = versions as [string, string, string];

@@ -4,6 +4,7 @@ import { isSitecastError } from '../../errors.js';
 import { parsePkn, pknName, serializePkn } from '../../formats/pkn.js';
 import { Inbox, type InboxEntry, dropFile } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
+import { prunesSettled } from '../../dp/install.js';
 import { retirementsSettled } from '../../dp/share.js';
 import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
@@ -77,6 +78,7 @@ export class DistributionManager implements Component {
   async close(): Promise<void> {
     await this.life.close();
     await retirementsSettled();
+    await prunesSettled();
   }
 
   private async handle(file: InboxEntry, signal: AbortSignal): Promise<void> {

@@ -239,10 +239,12 @@ async function installOne(job: PackageJob, pkg: Package, state: PackageState, dp
       manifestId: state.manifest,
       graceMs: job.settings.graceMs,
       signal: job.signal,
+      onPruned: (outcome) => {
+        if ('error' in outcome) log.warn(`DP ${dp.name}: its library could not be pruned after ${pkg.id} source version ${pkg.sourceVersion}: ${outcome.error}`);
+        else if (outcome.pruned.manifests > 0) log.info(`DP ${dp.name}: ${outcome.pruned.manifests} older versions (${outcome.pruned.chunks} chunks, ${outcome.pruned.bytes} bytes) pruned from its library`);
+      },
     });
-    const pruned = r.pruned === undefined || r.pruned.manifests === 0 ? '' : `; ${r.pruned.manifests} older versions (${r.pruned.chunks} chunks, ${r.pruned.bytes} bytes) pruned from its library`;
-    const detail = `${r.filesWritten} files written, ${r.filesLinked} unchanged files linked, ${r.chunksCopied} chunks (${r.bytesCopied} bytes) copied${pruned}`;
-    if (r.pruneError !== undefined) log.warn(`${pkg.id}: installed on ${dp.name}, but its library could not be pruned: ${r.pruneError}`);
+    const detail = `${r.filesWritten} files written, ${r.filesLinked} unchanged files linked, ${r.chunksCopied} chunks (${r.bytesCopied} bytes) copied`;
     const done = refresh ? 'redistributed' : 'installed';
     await setDpStatus(ctx.db, { ...key, state: 'installed', sourceVersion: pkg.sourceVersion, retryCount: 0, nextAttempt: null, lastMessage: `source version ${pkg.sourceVersion} ${done}` });
     if (refreshRequested !== undefined) await clearRefreshRequest(ctx.db, key, refreshRequested);
