@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { SENDERS, SenderComponent, type SenderFactory } from '../../../src/components/sender/index.js';
 import { pick, type Pending } from '../../../src/components/sender/queue.js';
-import { setAddress, getAddress, type Address } from '../../../src/db/index.js';
+import { listStatusMessages, setAddress, getAddress, type Address } from '../../../src/db/index.js';
 import { isSitecastError } from '../../../src/errors.js';
 import { parseRate, parseWindow, parsePulse, applyWindows, OPEN_WEEK, isOpenFor } from '../../../src/formats/schedule.js';
 import { writeSendRequest, type SendRequest } from '../../../src/formats/srq.js';
@@ -156,4 +156,16 @@ test('a request whose tosend file is missing goes to bad/ with a reason, and the
   assert.match(await readFile(join(bad, 'ghost.SRS.reason'), 'utf8'), /ghost\.bundle/);
   await eventually('real delivered', async () => ((await readdir(p.pri.paths.despoolrReceive)).includes('real.bundle') ? true : undefined));
   await mkdir(bad, { recursive: true });
+});
+
+test('a send request removed by hand before it could be moved to bad/ leaves no reason and no status message', async (t) => {
+  const p = await sitePair(t);
+  const component = new SenderComponent(p.cen, { pollMs: 50 });
+  const outbox = join(p.cen.paths.scheduleOutboxes, 'lan');
+  await mkdir(join(outbox, 'bad'), { recursive: true });
+  // The step a scan takes for a bad request, reached for one that is already gone.
+  const move = (component as unknown as { moveToBad(path: string, name: string, reason: string): Promise<void> }).moveToBad.bind(component);
+  await move(join(outbox, 'vanished.SRS'), 'vanished.SRS', 'names a file that does not exist');
+  assert.deepEqual(await readdir(join(outbox, 'bad')), []);
+  assert.deepEqual((await listStatusMessages(p.cen.db, { component: 'sender' })).map((m) => m.text), []);
 });
