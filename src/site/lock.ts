@@ -18,6 +18,12 @@ interface LockInfo {
    * process holds that pid now. Absent off Linux and in locks of older versions.
    */
   startTicks?: number;
+  /**
+   * The boot the process ran in (/proc/sys/kernel/random/boot_id): a lock
+   * from an earlier boot names no running process, whatever its pid and
+   * start time are now. Absent off Linux and in locks of older versions.
+   */
+  bootId?: string;
 }
 
 export interface SiteLock {
@@ -31,6 +37,7 @@ function parse(text: string): LockInfo | undefined {
     if (typeof v.pid !== 'number' || typeof v.host !== 'string' || typeof v.startedAt !== 'string') return undefined;
     const info: LockInfo = { pid: v.pid, host: v.host, startedAt: v.startedAt };
     if (Number.isSafeInteger(v.startTicks)) info.startTicks = v.startTicks as number;
+    if (typeof v.bootId === 'string') info.bootId = v.bootId;
     return info;
   } catch {
     // fall through: not a lock we wrote
@@ -77,14 +84,22 @@ async function procStat(pid: number): Promise<ProcStat | 'gone' | undefined> {
   return { state, startTicks: Number(ticks) };
 }
 
+/** This boot's id, or undefined off Linux. */
+async function currentBoot(): Promise<string | undefined> {
+  const text = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => undefined);
+  const id = text?.trim();
+  return id === undefined || id === '' ? undefined : id;
+}
+
 /**
  * Whether the process a lock names on this host still runs. After `kill -9`
  * the server can linger a moment as a zombie, which kill(pid, 0) still
  * reaches; after a reboot its pid may belong to an unrelated process. The
- * start time tells both apart from the server; without /proc (not Linux)
- * only kill(pid, 0) is left.
+ * boot id and the start time tell both apart from the server; without /proc
+ * (not Linux) only kill(pid, 0) is left.
  */
-async function ownerRuns(held: LockInfo): Promise<boolean> {
+async function ownerRuns(held: LockInfo, boot: string | undefined): Promise<boolean> {
+  if (held.bootId !== undefined && boot !== undefined && held.bootId !== boot) return false;
   const stat = await procStat(held.pid);
   if (stat === 'gone') return false;
   if (stat === undefined) return signalable(held.pid);
@@ -146,13 +161,15 @@ export async function lockSiteRoot(root: string, code: string): Promise<SiteLock
   const mine: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   const self = await procStat(process.pid);
   if (self !== undefined && self !== 'gone') mine.startTicks = self.startTicks;
+  const boot = await currentBoot();
+  if (boot !== undefined) mine.bootId = boot;
   const text = `${JSON.stringify(mine)}\n`;
   for (let attempt = 0; ; attempt++) {
     if (await createWhole(path, text)) break;
     const heldText = await readFile(path, 'utf8').catch(() => undefined);
     if (heldText === undefined) continue; // removed meanwhile: try again
     const held = parse(heldText);
-    const stale = held === undefined || (held.host === mine.host && !(await ownerRuns(held)));
+    const stale = held === undefined || (held.host === mine.host && !(await ownerRuns(held, boot)));
     if (!stale || attempt > 2) {
       const who = held === undefined ? 'another process' : held.host === mine.host ? `process ${held.pid} (since ${held.startedAt})` : `process ${held.pid} on host ${held.host} (since ${held.startedAt})`;
       throw new SitecastError('SITECAST_E_SITE_RUNNING', `site ${code} at ${root} is already running in ${who}`, {

@@ -16,6 +16,7 @@ interface Held {
   host: string;
   startedAt: string;
   startTicks?: number;
+  bootId?: string;
 }
 
 async function held(root: string): Promise<Held> {
@@ -103,6 +104,18 @@ test('lockSiteRoot: a live pid whose start time differs from the recorded one (a
   const text = await leaveLock(root, { pid: process.pid, startTicks: ticks });
   await refused(root, process.pid);
   assert.equal(await readFile(join(root, LOCK_FILE), 'utf8'), text);
+});
+
+test('lockSiteRoot: a lock from an earlier boot is stale even when its pid and start time match a running process', linux, async (t) => {
+  const root = await tempDir(t, 'sitecast-lock-boot');
+  const mine = await lockSiteRoot(root, 'LCK');
+  const { startTicks, bootId } = await held(root);
+  await mine.release();
+  assert.match(bootId ?? '', /^[0-9a-f-]{36}$/, 'the lock records the boot it was taken in');
+  await leaveLock(root, { pid: process.pid, startTicks: startTicks as number, bootId: '00000000-0000-4000-8000-000000000000' });
+  await takenOver(root);
+  await leaveLock(root, { pid: process.pid, startTicks: startTicks as number, bootId: bootId as string });
+  await refused(root, process.pid);
 });
 
 test('lockSiteRoot: a zombie owner (killed, not yet reaped) is stale, with or without a start time', linux, async (t) => {
