@@ -13,9 +13,10 @@ import type { GcResult, ProgressFn, Sha256Hex } from './types.js';
  * Manifests go first, so an interrupted run never leaves a manifest whose
  * chunks are gone. Must not run while another process writes to the library.
  */
-export async function gcLibrary(libraryDir: string, keep: Sha256Hex[], options: { onProgress?: ProgressFn } = {}): Promise<GcResult> {
+export async function gcLibrary(libraryDir: string, keep: Sha256Hex[], options: { onProgress?: ProgressFn; emptyKeepRemovesAll?: boolean } = {}): Promise<GcResult> {
   const lib = await openLibrary(libraryDir);
-  if (keep.length === 0) {
+  // An empty --keep is refused from the command line (it empties the library); a DP that holds no package any more asks for exactly that.
+  if (keep.length === 0 && options.emptyKeepRemovesAll !== true) {
     throw new SitecastError('SITECAST_E_USAGE', 'gc needs at least one --keep <manifest>', {
       hint: 'name every manifest still in use; all others and their chunks are removed',
     });

@@ -102,6 +102,14 @@ export async function setDpStatus(site: SiteDb, update: DpStatusUpdate): Promise
   );
 }
 
+/** Forgets a package's status on a DP (Distribution Manager took the package off it). */
+export async function deleteDpStatus(site: SiteDb, key: { packageId: string; site: string; dp: string }): Promise<void> {
+  const id = parseInput(packageIdSchema, key.packageId, 'package id');
+  await guard(site, `status of ${id} on ${key.site}/${key.dp}`, () =>
+    site.db.deleteFrom('package_dp_status').where('package_id', '=', id).where('site_code', '=', key.site).where('dp_name', '=', key.dp).execute(),
+  );
+}
+
 /** Every DP status row of a package, by site and DP. */
 export async function getPackageStatus(site: SiteDb, packageId: string): Promise<DpStatus[]> {
   const id = parseInput(packageIdSchema, packageId, 'package id');

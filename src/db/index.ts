@@ -29,7 +29,8 @@ export {
   type PackageUpdate,
 } from './packages.js';
 export { addDp, listDps, setTargets, getTargets, type Dp, type NewDp, type Target } from './dps.js';
-export { setDpStatus, getPackageStatus, requestRefresh, listRefreshRequests, clearRefreshRequest, type DpStatus, type DpStatusUpdate } from './dpstatus.js';
+export { setDpStatus, deleteDpStatus,
+  getPackageStatus, requestRefresh, listRefreshRequests, clearRefreshRequest, type DpStatus, type DpStatusUpdate } from './dpstatus.js';
 export {
   addStatusMessage,
   listStatusMessages,

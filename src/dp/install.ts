@@ -1,5 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { FileEntry, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
 import { type DpPaths, dpPaths } from './layout.js';
@@ -7,7 +8,7 @@ import { withDpLibrary } from './library-lock.js';
 import { gcLibrary } from '../content/gc.js';
 import { flushFileSystem, hasManifest, loadManifest, openLibrary } from '../content/library.js';
 import { commitLibrary, copyChunks } from './library-sync.js';
-import { installShare, readLiveShare, recordedManifests } from './share.js';
+import { installShare, readLiveShare, recordedManifests, removeShare } from './share.js';
 
 export interface InstallOptions {
   siteLibrary: string;
@@ -99,6 +100,22 @@ export async function prunesSettled(): Promise<void> {
 }
 
 /**
+ * Takes a package off a DP (its target was removed): the share and every
+ * version of it, then the chunks no other package on that DP uses.
+ */
+export async function removeFromDp(options: { dpPath: string; packageId: string; graceMs?: number; signal?: AbortSignal }): Promise<{ hadShare: boolean; pruned: PruneResult }> {
+  const dp = dpPaths(options.dpPath);
+  const hadShare = await withDpLibrary(dp.library, 'shared', () =>
+    removeShare(dp, options.packageId, {
+      ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    }),
+  );
+  const pruned = existsSync(join(dp.library, 'library.json')) ? await pruneDpLibrary(options.dpPath) : { chunks: 0, bytes: 0, manifests: 0 };
+  return { hadShare, pruned };
+}
+
+/**
  * Removes from a DP library every manifest and chunk that no version
  * recorded in its SMSPKG folder uses: the live version of each package, and a
  * replaced one still in its grace period (so the previous version goes at
@@ -109,11 +126,13 @@ export async function pruneDpLibrary(dpPath: string): Promise<PruneResult> {
   const dp = dpPaths(dpPath);
   return withDpLibrary(dp.library, 'exclusive', async () => {
     const lib = await openLibrary(dp.library);
+    const recorded = await recordedManifests(dp);
     const keep: Sha256Hex[] = [];
-    for (const id of await recordedManifests(dp)) if (await hasManifest(lib, id)) keep.push(id);
-    // Nothing recorded: leave the library alone rather than empty it.
-    if (keep.length === 0) return { chunks: 0, bytes: 0, manifests: 0 };
-    const r = await gcLibrary(dp.library, keep);
+    for (const id of recorded) if (await hasManifest(lib, id)) keep.push(id);
+    // A recorded version whose manifest is missing: the library is not what the records say; leave it alone.
+    if (keep.length < recorded.length) return { chunks: 0, bytes: 0, manifests: 0 };
+    // Nothing recorded (the DP's last package was taken off it): everything goes.
+    const r = await gcLibrary(dp.library, keep, { emptyKeepRemovesAll: true });
     return { chunks: r.removed, bytes: r.removedBytes, manifests: r.removedManifests };
   });
 }

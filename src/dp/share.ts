@@ -277,6 +277,26 @@ async function retire(dp: DpPaths, version: string): Promise<void> {
 }
 
 /**
+ * Takes a package off a DP: the share link goes first (a new reader finds
+ * nothing), then, after the grace period for readers already inside it, every
+ * version folder and record of the package. True when there was a share.
+ */
+export async function removeShare(dp: DpPaths, packageId: string, options: { graceMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
+  let had = true;
+  try {
+    await unlink(sharePath(dp, packageId));
+    await syncDirectory(dp.smspkg);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot remove the share of ${packageId} from ${dp.root}`, err);
+    had = false;
+  }
+  if (had && (options.graceMs ?? 1000) > 0) await sleep(options.graceMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+  options.signal?.throwIfAborted();
+  await removeStale(dp, packageId, undefined);
+  return had;
+}
+
+/**
  * Removes every installer folder, record, temporary link and half-written
  * record of a package except the live version and its record.
  */

@@ -68,6 +68,13 @@ test('every admin command keeps its --json contract against a running site (--ro
   assert.equal(update.code, 0, update.stderr);
   assert.deepEqual(json(update), { id: 'ABC00001', sourceVersion: 2 });
 
+  const off = await run(['package', 'undistribute', ...root, 'ABC00001', '--dp', 'ABC/dp1', '--json']);
+  assert.equal(off.code, 0, off.stderr);
+  assert.deepEqual(json(off), { id: 'ABC00001', targets: [] });
+  const notThere = await run(['package', 'undistribute', ...root, 'ABC00001', '--dp', 'ABC/dp1']);
+  assert.equal(notThere.code, 1);
+  assert.match(notThere.stderr, /SITECAST_E_NOT_FOUND: package ABC00001 does not target ABC\/dp1/);
+
   await addStatusMessage(site.db, { severity: 'error', component: 'distmgr', site: 'ABC', packageId: 'ABC00001', text: 'cannot copy' });
   await addStatusMessage(site.db, { severity: 'info', component: 'sender', site: 'ABC', text: 'idle' });
   const messages = await run(['status', 'messages', ...root, '--component', 'distmgr', '--package', 'ABC00001', '--severity', 'warning', '--json']);

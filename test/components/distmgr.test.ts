@@ -5,7 +5,9 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { extractManifest } from '../../src/content/extract.js';
 import { importArchive } from '../../src/content/import.js';
-import { ackChanges, getPackage, listStatusMessages, openSiteDb, readChanges, updatePackage } from '../../src/db/index.js';
+import { ackChanges, getPackage, getPackageStatus, listStatusMessages, openSiteDb, readChanges, setTargets, updatePackage } from '../../src/db/index.js';
+import { hasManifest, openLibrary } from '../../src/content/library.js';
+import { verifyLibrary } from '../../src/content/verify.js';
 import { serializePkn } from '../../src/formats/pkn.js';
 import type { SiteContext } from '../../src/site/context.js';
 import { nalFileSchema, pkgFileSchema, serializeInstruction } from '../../src/formats/instructions.js';
@@ -224,6 +226,38 @@ test('Inbox Manager: an instruction file of an unknown package or of a version n
   await assert.rejects(readFile(join(mp, 'CEN000FF.PKG')), { code: 'ENOENT' });
   const nal = nalFileSchema.parse(JSON.parse(await readFile(join(mp, future), 'utf8')));
   assert.equal(nal.sourceVersion, 2);
+});
+
+test('undistribute: a package taken off one DP loses its share, status row and chunks there; the other DP and another package on that DP are untouched; the .NAL names the DP no more', async (t) => {
+  const site = await newSite(t);
+  const h = await start(site);
+  const src = join(site.dir, 'src');
+  await makeTree(src, 'undistribute');
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1', 'DP2']);
+  const otherSrc = join(site.dir, 'other');
+  await makeTree(otherSrc, 'stays');
+  const other = await distribute(h.ctx, site.dir, otherSrc, ['DP2']);
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  await statusWhen(h.ctx, other.id, (s) => s.state === 'installed');
+  const dp2 = join(site.dir, 'dp2');
+  const ownManifest = (await getPackage(h.ctx.db, pkg.id))?.manifestSha256 as string;
+
+  await setTargets(h.ctx.db, pkg.id, [{ site: 'CEN', dp: 'DP1' }]);
+  h.ctx.wake('dbmon');
+  await eventually('taken off DP2', async () => ((await getPackageStatus(h.ctx.db, pkg.id)).map((r) => r.dp).join() === 'DP1' ? true : undefined), 15_000);
+  await eventually('share gone from DP2', async () => ((await readdir(join(dp2, 'SMSPKG'))).some((n) => n.includes(pkg.id)) ? undefined : true));
+  const dp2Library = await openLibrary(join(dp2, 'library'));
+  assert.equal(await hasManifest(dp2Library, ownManifest), false, 'its manifest left the DP2 library');
+  assert.deepEqual((await verifyLibrary(join(dp2, 'library'))).bad, [], 'the other package still verifies whole on DP2');
+  assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP2', other.id)), await describeTree(otherSrc));
+  assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP1', pkg.id)), await describeTree(src));
+  const nal = await eventually('the .NAL at the MP names DP1 only', async () => {
+    const n = nalFileSchema.parse(JSON.parse(await readFile(join(site.root, 'mp', 'pkginfo', `${pkg.id}.NAL`), 'utf8')));
+    return n.locations.length === 1 ? n : undefined;
+  });
+  assert.equal(nal.locations[0]?.dp, 'DP1');
+  const messages = await listStatusMessages(h.ctx.db, { packageId: pkg.id });
+  assert.ok(messages.some((m) => /taken off DP DP2 \(share removed; \d+ chunks, \d+ bytes freed from its library\)/.test(m.text)), messages.map((m) => m.text).join('\n'));
 });
 
 test('a restart resumes a wake-up file left in the inbox and DPs left pending', async (t) => {

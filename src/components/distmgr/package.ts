@@ -6,6 +6,7 @@ import {
   addStatusMessage,
   clearRefreshRequest,
   getPackage,
+  deleteDpStatus,
   getPackageStatus,
   getTargets,
   listDps,
@@ -19,7 +20,7 @@ import {
 } from '../../db/index.js';
 import { SitecastError, isSitecastError } from '../../errors.js';
 import { dropFile } from '../../inbox/index.js';
-import { installOnDp, isInstalled } from '../../dp/install.js';
+import { installOnDp, isInstalled, removeFromDp } from '../../dp/install.js';
 import type { SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
 import { buildInstructions, pkgArchivePath } from './instructions.js';
@@ -155,7 +156,33 @@ async function installAndPublish(job: PackageJob, pkg: Package, state: PackageSt
     ctx.wake('inboxmgr');
     log.info(`${packageId}: ${instructions.files.map((f) => f.name).join(', ')} written to pkginfo.box (${holders.length} DP location(s))`);
   }
+  // DPs of this site the package no longer targets (undistribute): taken off
+  // them once the .NAL no longer names them.
+  const untargeted = [...statuses.keys()].filter((name) => !local.some((d) => d.name === name));
+  if (untargeted.length > 0) {
+    const paths = new Map((await listDps(ctx.db, { site: ctx.siteCode })).map((d) => [d.name, d.path]));
+    for (const name of untargeted) {
+      if (!(await takeOff(job, packageId, name, paths.get(name)))) waiting.push(name);
+    }
+  }
   return waiting.length > 0 ? 'retry' : 'done';
+}
+
+/** Removes a package's share and chunks from a DP it no longer targets, then its status row; false to retry. */
+async function takeOff(job: PackageJob, packageId: string, dpName: string, dpPath: string | undefined): Promise<boolean> {
+  const { ctx, log } = job;
+  try {
+    const r = dpPath === undefined ? undefined : await removeFromDp({ dpPath, packageId, graceMs: job.settings.graceMs, signal: job.signal });
+    await deleteDpStatus(ctx.db, { packageId, site: ctx.siteCode, dp: dpName });
+    const freed = r === undefined ? '' : ` (${r.hadShare ? 'share removed' : 'no share'}; ${r.pruned.chunks} chunks, ${r.pruned.bytes} bytes freed from its library)`;
+    log.info(`${packageId}: taken off ${dpName}${freed}`);
+    await addStatusMessage(ctx.db, { severity: 'info', component: 'distmgr', site: ctx.siteCode, packageId, text: `${packageId} taken off DP ${dpName}${freed}` });
+    return true;
+  } catch (err) {
+    if (job.signal.aborted) throw err;
+    log.warn(`${packageId}: cannot take it off ${dpName}: ${describe(err)}; next attempt with the package's next wake-up`);
+    return false;
+  }
 }
 
 function signalCheck(job: PackageJob): void {

@@ -257,6 +257,16 @@ export const ROUTES = {
     status: 200,
     response: distributeResultSchema,
   },
+  undistribute: {
+    method: 'POST',
+    url: `${API_PREFIX}/packages/:id/undistribute`,
+    summary: 'Take a package off distribution points of this site (SITE/dp): Distribution Manager removes its share and its chunks from each; answers the remaining targets',
+    access: 'write',
+    params: packageParamsSchema,
+    body: distributeBodySchema,
+    status: 200,
+    response: distributeResultSchema,
+  },
   updatePackage: {
     method: 'POST',
     url: `${API_PREFIX}/packages/:id/update`,

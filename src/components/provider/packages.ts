@@ -125,6 +125,28 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return { id: params.id, targets: await getTargets(db, params.id) };
   });
 
+  addRoute(app, deps, ROUTES.undistribute, async ({ params, body, caller }) => {
+    await mustGetPackage(deps, params.id);
+    const targets = await getTargets(db, params.id);
+    const held = new Set(targets.map((t) => `${t.site}/${t.dp}`));
+    const notTargeted = body.dps.filter((ref) => !held.has(ref));
+    if (notTargeted.length > 0) {
+      throw new SitecastError('SITECAST_E_NOT_FOUND', `package ${params.id} does not target ${notTargeted.join(', ')}`, {
+        hint: `GET /api/v1/packages/${params.id}/status lists its DPs`,
+      });
+    }
+    const remote = body.dps.filter((ref) => !ref.startsWith(`${deps.ctx.config.code}/`));
+    if (remote.length > 0) {
+      throw new SitecastError('SITECAST_E_INVALID_VALUE', `dps: ${remote.join(', ')} belong to other sites; a package is taken off DPs of this site only`, {
+        hint: 'run undistribute at the site that holds the DP',
+      });
+    }
+    const gone = new Set(body.dps);
+    await setTargets(db, params.id, targets.filter((t) => !gone.has(`${t.site}/${t.dp}`)));
+    deps.log.info(`package ${params.id} taken off ${body.dps.join(', ')} by ${who(caller)}`);
+    return { id: params.id, targets: await getTargets(db, params.id) };
+  });
+
   addRoute(app, deps, ROUTES.updatePackage, async ({ params, caller }) => {
     const old = await mustGetPackage(deps, params.id);
     await checkSource(old.sourcePath);

@@ -95,6 +95,26 @@ test('DP folders, package sources and the site root are kept apart (also through
   assert.equal((await call(site, 'POST', '/api/v1/dps', { body: { name: 'dp2', path: join(site.dir, 'dp2') } })).statusCode, 201);
 });
 
+test('undistribute: takes DPs off the targets; a DP not targeted is 404, a read-only token 403; nothing changes when refused', async (t) => {
+  const site = await providerSite(t);
+  for (const name of ['dp1', 'dp2']) assert.equal((await call(site, 'POST', '/api/v1/dps', { body: { name, path: join(site.dir, name) } })).statusCode, 201);
+  const created = await call(site, 'POST', '/api/v1/packages', { body: { name: 'P', sourcePath: site.source } });
+  const { id } = created.json<{ id: string }>();
+  assert.equal((await call(site, 'POST', `/api/v1/packages/${id}/distribute`, { body: { dps: ['ABC/dp1', 'ABC/dp2'] } })).statusCode, 200);
+  const wakes = site.wakes.length;
+  const notTargeted = await call(site, 'POST', `/api/v1/packages/${id}/undistribute`, { body: { dps: ['ABC/dp3'] } });
+  assert.equal(notTargeted.statusCode, 404);
+  assert.match(errorOf(notTargeted).message, /does not target ABC\/dp3/);
+  const read = await call(site, 'POST', `/api/v1/packages/${id}/undistribute`, { token: site.readToken, body: { dps: ['ABC/dp2'] } });
+  assert.equal(read.statusCode, 403);
+  assert.deepEqual((await getTargets(site.db, id)).map((x) => x.dp), ['dp1', 'dp2'], 'nothing changed');
+  assert.equal(site.wakes.length, wakes, 'a refused write wakes nobody');
+  const ok = await call(site, 'POST', `/api/v1/packages/${id}/undistribute`, { body: { dps: ['ABC/dp2'] } });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.deepEqual(ok.json(), { id, targets: [{ site: 'ABC', dp: 'dp1' }] });
+  assert.deepEqual((await getTargets(site.db, id)).map((x) => x.dp), ['dp1']);
+});
+
 test('packages: create, list, get, distribute, update, status', async (t) => {
   const site = await providerSite(t);
   await call(site, 'POST', '/api/v1/dps', { body: { name: 'dp1', path: join(site.dir, 'dp1') } });
