@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ingestTree } from '../../src/content/ingest.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
-import { installOnDp, isInstalled, pruneDpLibrary, prunesSettled } from '../../src/dp/install.js';
+import { installOnDp, isInstalled, pruneDpLibrary, prunesSettled, removeFromDp } from '../../src/dp/install.js';
 import { withDpLibrary } from '../../src/dp/library-lock.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { retirementsSettled } from '../../src/dp/share.js';
@@ -244,4 +244,24 @@ test('pruneDpLibrary waits for installs in progress on that DP and installs wait
   releasePrune();
   await Promise.all([exclusive, waiting]);
   assert.deepEqual(held, ['prune', 'prune ends', 'install']);
+});
+
+test('removeFromDp: the last package taken off a DP leaves neither share nor records nor chunks; taking it off again does nothing', async (t) => {
+  const dir = await tempDir(t, 'sitecast-dp-remove');
+  const lib = join(dir, 'library');
+  const src = join(dir, 'src');
+  await makeTree(src, 'remove');
+  const v1 = await ingestTree(lib, src);
+  const dpPath = join(dir, 'dp');
+  await installOnDp({ siteLibrary: lib, dpPath, packageId: 'CEN00004', sourceVersion: 1, manifestId: v1.manifest, graceMs: 0 });
+  const first = await removeFromDp({ dpPath, packageId: 'CEN00004', graceMs: 0 });
+  assert.equal(first.hadShare, true);
+  assert.equal(first.pruned.manifests, 1);
+  assert.ok(first.pruned.chunks > 0);
+  assert.deepEqual(await readdir(join(dpPath, 'SMSPKG')), []);
+  const dpLibrary = await openLibrary(join(dpPath, 'library'));
+  assert.equal(await hasManifest(dpLibrary, v1.manifest), false);
+  assert.deepEqual((await verifyLibrary(join(dpPath, 'library'))).chunks, 0);
+  const again = await removeFromDp({ dpPath, packageId: 'CEN00004', graceMs: 0 });
+  assert.deepEqual(again, { hadShare: false, pruned: { chunks: 0, bytes: 0, manifests: 0 } });
 });
