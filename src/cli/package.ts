@@ -107,41 +107,33 @@ export function registerPackage(program: Command, io: Io, run: Run): void {
       }, Boolean(opts.json)),
     );
 
-  withSiteFlags(pkg.command('distribute').description('send a package to more distribution points'))
-    .argument('<id>', 'package id, e.g. CEN00001')
-    .option('--dp <SITE/dp>', 'a distribution point (repeatable)', collect)
-    .option('--json', 'print one JSON object')
-    .action((id: string, opts: SiteFlags & { dp?: string[]; json?: boolean }) =>
-      run(async () => {
-        const pkgId = packageId(id);
-        if (opts.dp === undefined) throw usage('name at least one --dp <SITE>/<dp>');
-        const body = checkFlags(distributeBodySchema, { dps: opts.dp }, '--dp');
-        const target = await resolveTarget(opts, env());
-        const path = ROUTES.distribute.url.replace(':id', pkgId);
-        const r = await callSite(target, { method: 'POST', path, body }, distributeResultSchema);
-        if (opts.json) printJson(io, r);
-        else io.stdout(`package ${r.id} targets ${r.targets.map((t) => `${t.site}/${t.dp}`).join(', ')}\n`);
-        return 0;
-      }, Boolean(opts.json)),
-    );
-
-  withSiteFlags(pkg.command('undistribute').description('take a package off distribution points of this site: its share and chunks are removed from each'))
-    .argument('<id>', 'package id, e.g. CEN00001')
-    .option('--dp <SITE/dp>', 'a distribution point the package targets (repeatable)', collect)
-    .option('--json', 'print one JSON object')
-    .action((id: string, opts: SiteFlags & { dp?: string[]; json?: boolean }) =>
-      run(async () => {
-        const pkgId = packageId(id);
-        if (opts.dp === undefined) throw usage('name at least one --dp <SITE>/<dp>');
-        const body = checkFlags(distributeBodySchema, { dps: opts.dp }, '--dp');
-        const target = await resolveTarget(opts, env());
-        const path = ROUTES.undistribute.url.replace(':id', pkgId);
-        const r = await callSite(target, { method: 'POST', path, body }, distributeResultSchema);
-        if (opts.json) printJson(io, r);
-        else io.stdout(`package ${r.id} taken off ${opts.dp.join(', ')}; it targets ${r.targets.length === 0 ? 'no DP' : r.targets.map((t) => `${t.site}/${t.dp}`).join(', ')}\n`);
-        return 0;
-      }, Boolean(opts.json)),
-    );
+  /** distribute and undistribute: the same flags and answer (the package's targets after the call), another route. */
+  const targetsCommand = (name: 'distribute' | 'undistribute', description: string, dpHelp: string, done: (dps: string[], targets: string) => string): void => {
+    withSiteFlags(pkg.command(name).description(description))
+      .argument('<id>', 'package id, e.g. CEN00001')
+      .option('--dp <SITE/dp>', dpHelp, collect)
+      .option('--json', 'print one JSON object')
+      .action((id: string, opts: SiteFlags & { dp?: string[]; json?: boolean }) =>
+        run(async () => {
+          const pkgId = packageId(id);
+          if (opts.dp === undefined) throw usage('name at least one --dp <SITE>/<dp>');
+          const body = checkFlags(distributeBodySchema, { dps: opts.dp }, '--dp');
+          const target = await resolveTarget(opts, env());
+          const path = ROUTES[name].url.replace(':id', pkgId);
+          const r = await callSite(target, { method: 'POST', path, body }, distributeResultSchema);
+          if (opts.json) printJson(io, r);
+          else io.stdout(`package ${r.id} ${done(opts.dp, r.targets.length === 0 ? 'no DP' : r.targets.map((t) => `${t.site}/${t.dp}`).join(', '))}\n`);
+          return 0;
+        }, Boolean(opts.json)),
+      );
+  };
+  targetsCommand('distribute', 'send a package to more distribution points', 'a distribution point (repeatable)', (_, targets) => `targets ${targets}`);
+  targetsCommand(
+    'undistribute',
+    'take a package off distribution points of this site: its share and chunks are removed from each',
+    'a distribution point the package targets (repeatable)',
+    (dps, targets) => `taken off ${dps.join(', ')}; it targets ${targets}`,
+  );
 
   withSiteFlags(pkg.command('update').description('re-read the source folder: every DP gets the new source version'))
     .argument('<id>', 'package id')

@@ -11,6 +11,12 @@ import { verifyLibrary } from '../../src/content/verify.js';
 import { retirementsSettled } from '../../src/dp/share.js';
 import { describeTree, makeTree, tempDir, textBytes } from '../helpers/fixtures.js';
 
+/** Every chunk a version of the library uses. */
+async function chunksIn(library: string, id: string): Promise<Set<string>> {
+  const m = await loadManifest(await openLibrary(library), id);
+  return new Set(m.entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
+}
+
 test('installOnDp: leftovers of an interrupted install are removed, a repeat does nothing, an older version is refused', async (t) => {
   const dir = await tempDir(t, 'sitecast-dp');
   const src = join(dir, 'src');
@@ -92,10 +98,7 @@ test('installOnDp: one pass fills the DP library; chunks of files linked from th
   const dpPath = join(dir, 'dp');
   const dpLib = join(dpPath, 'library');
   const base = { siteLibrary: lib, dpPath, packageId: 'CEN00003', graceMs: 0 };
-  const chunksOf = async (id: string): Promise<Set<string>> => {
-    const m = await loadManifest(await openLibrary(lib), id);
-    return new Set(m.entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
-  };
+  const chunksOf = (id: string): Promise<Set<string>> => chunksIn(lib, id);
 
   const first = await installOnDp({ ...base, sourceVersion: 1, manifestId: v1.manifest });
   const v1Chunks = await chunksOf(v1.manifest);
@@ -169,10 +172,7 @@ test('installOnDp: after an update the DP library keeps the live version and the
   await makeTree(other, 'prune-other');
   const dpPath = join(dir, 'dp');
   const dpLib = join(dpPath, 'library');
-  const chunksOf = async (id: string): Promise<Set<string>> => {
-    const m = await loadManifest(await openLibrary(lib), id);
-    return new Set(m.entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
-  };
+  const chunksOf = (id: string): Promise<Set<string>> => chunksIn(lib, id);
   const otherVersion = await ingestTree(lib, other);
   await installOnDp({ siteLibrary: lib, dpPath, packageId: 'CEN00009', sourceVersion: 1, manifestId: otherVersion.manifest, graceMs: 0 });
 
