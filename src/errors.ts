@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   SITECAST_E_SITE_EXISTS: 'A site root cannot be created in a folder that is not empty.',
   SITECAST_E_SITE_CONFIG: 'A folder is not a site root, or its site.json is invalid.',
   SITECAST_E_SITE_RUNNING: 'A site server already runs on this site root (its `site.lock` names the process).',
+  SITECAST_E_BUSY: 'The site content library stayed in use by a collection of old versions longer than `site backup` waits.',
   SITECAST_E_CLOSED: 'A component or database was used after it was closed.',
   SITECAST_E_UNAUTHORIZED: 'The admin API was called without a bearer token, or with one that is not valid.',
   SITECAST_E_FORBIDDEN: 'A read-only token was used for a call that changes something.',

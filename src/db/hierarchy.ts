@@ -218,6 +218,12 @@ export async function getHolding(site: SiteDb, code: string, packageId: string):
   return row === undefined ? undefined : { site: row.site_code, packageId: row.package_id, sourceVersion: Number(row.source_version), manifest: row.manifest_sha256 };
 }
 
+/** The versions child sites hold, manifests only: the bases of the deltas they are sent next. */
+export async function listHeldManifests(site: SiteDb): Promise<string[]> {
+  const rows = await guard(site, 'holdings', () => hierarchyDb(site).selectFrom('site_holdings').select('manifest_sha256').distinct().execute());
+  return rows.map((r) => r.manifest_sha256);
+}
+
 export interface SentRecord {
   site: string;
   packageId: string;

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { FileEntry, Sha256Hex } from '../content/types.js';
 import { ioError } from '../errors.js';
 import { type DpPaths, dpPaths } from './layout.js';
-import { withDpLibrary } from './library-lock.js';
+import { withLibrary } from '../content/library-lock.js';
 import { gcLibrary } from '../content/gc.js';
 import { flushFileSystem, hasManifest, loadManifest, openLibrary } from '../content/library.js';
 import { commitLibrary, copyChunks } from './library-sync.js';
@@ -57,7 +57,7 @@ export interface PruneResult {
  */
 export async function installOnDp(options: InstallOptions): Promise<InstallResult> {
   const dp = dpPaths(options.dpPath);
-  const result = await withDpLibrary(dp.library, 'shared', () => install(dp, options));
+  const result = await withLibrary(dp.library, 'shared', () => install(dp, options));
   // A version was replaced: what only older versions used is garbage now.
   if (result.replaced) schedulePrune(options.dpPath, options.onPruned);
   return result.installed;
@@ -105,7 +105,7 @@ export async function prunesSettled(): Promise<void> {
  */
 export async function removeFromDp(options: { dpPath: string; packageId: string; graceMs?: number; signal?: AbortSignal }): Promise<{ hadShare: boolean; pruned: PruneResult }> {
   const dp = dpPaths(options.dpPath);
-  const hadShare = await withDpLibrary(dp.library, 'shared', () =>
+  const hadShare = await withLibrary(dp.library, 'shared', () =>
     removeShare(dp, options.packageId, {
       ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -124,7 +124,7 @@ export async function removeFromDp(options: { dpPath: string; packageId: string;
  */
 export async function pruneDpLibrary(dpPath: string): Promise<PruneResult> {
   const dp = dpPaths(dpPath);
-  return withDpLibrary(dp.library, 'exclusive', async () => {
+  return withLibrary(dp.library, 'exclusive', async () => {
     const lib = await openLibrary(dp.library);
     const recorded = await recordedManifests(dp);
     const keep: Sha256Hex[] = [];

@@ -15,6 +15,7 @@ import { join } from 'node:path';
  *   logs/                <component>.log
  *   mp/pkginfo/          instruction files the management point serves
  *   state/distmgr/       Distribution Manager's record of what it has done per package
+ *   state/library/       markers of a running library collection or backup (src/site/library.ts)
  *   site.url             base URL of the running server (present while it runs)
  *   site.lock            the process that runs the server (src/site/lock.ts; present while it runs)
  */
@@ -42,6 +43,7 @@ export interface SitePaths {
   mp: string;
   mpPkginfo: string;
   distmgrState: string;
+  libraryMarkers: string;
   siteUrl: string;
 }
 
@@ -76,6 +78,7 @@ export function sitePaths(root: string): SitePaths {
     mp: join(root, 'mp'),
     mpPkginfo: join(root, 'mp', 'pkginfo'),
     distmgrState: join(root, 'state', 'distmgr'),
+    libraryMarkers: join(root, 'state', 'library'),
     siteUrl: join(root, 'site.url'),
   };
 }

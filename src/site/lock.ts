@@ -8,7 +8,8 @@ import { SitecastError, ioError } from '../errors.js';
 /** The file that says a site server runs on this root: `<root>/site.lock`. */
 export const LOCK_FILE = 'site.lock';
 
-interface LockInfo {
+/** A process, told apart from any later holder of its pid: what the site lock and the library's markers (src/site/library.ts) record. */
+export interface LockInfo {
   pid: number;
   host: string;
   startedAt: string;
@@ -31,7 +32,7 @@ export interface SiteLock {
   release(): Promise<void>;
 }
 
-function parse(text: string): LockInfo | undefined {
+export function parseLockInfo(text: string): LockInfo | undefined {
   try {
     const v = JSON.parse(text) as Partial<LockInfo>;
     if (typeof v.pid !== 'number' || typeof v.host !== 'string' || typeof v.startedAt !== 'string') return undefined;
@@ -108,6 +109,25 @@ async function ownerRuns(held: LockInfo, boot: string | undefined): Promise<bool
   return signalable(held.pid);
 }
 
+/** This process, as a lock or marker records it. */
+export async function thisProcess(): Promise<LockInfo> {
+  const mine: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const self = await procStat(process.pid);
+  if (self !== undefined && self !== 'gone') mine.startTicks = self.startTicks;
+  const boot = await currentBoot();
+  if (boot !== undefined) mine.bootId = boot;
+  return mine;
+}
+
+/**
+ * Whether the process `held` names may still run: true for a process of
+ * another host (that cannot be told from here), else as `ownerRuns` tells.
+ */
+export async function processMayRun(held: LockInfo): Promise<boolean> {
+  if (held.host !== hostname()) return true;
+  return ownerRuns(held, await currentBoot());
+}
+
 /**
  * Creates the lock with its whole content in one step: written under a
  * temporary name, then hard-linked to the lock's name (link(2) fails when the
@@ -158,17 +178,14 @@ async function retire(path: string, stale: string): Promise<void> {
  */
 export async function lockSiteRoot(root: string, code: string): Promise<SiteLock> {
   const path = join(root, LOCK_FILE);
-  const mine: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
-  const self = await procStat(process.pid);
-  if (self !== undefined && self !== 'gone') mine.startTicks = self.startTicks;
-  const boot = await currentBoot();
-  if (boot !== undefined) mine.bootId = boot;
+  const mine = await thisProcess();
+  const boot = mine.bootId;
   const text = `${JSON.stringify(mine)}\n`;
   for (let attempt = 0; ; attempt++) {
     if (await createWhole(path, text)) break;
     const heldText = await readFile(path, 'utf8').catch(() => undefined);
     if (heldText === undefined) continue; // removed meanwhile: try again
-    const held = parse(heldText);
+    const held = parseLockInfo(heldText);
     const stale = held === undefined || (held.host === mine.host && !(await ownerRuns(held, boot)));
     if (!stale || attempt > 2) {
       const who = held === undefined ? 'another process' : held.host === mine.host ? `process ${held.pid} (since ${held.startedAt})` : `process ${held.pid} on host ${held.host} (since ${held.startedAt})`;
@@ -185,7 +202,7 @@ export async function lockSiteRoot(root: string, code: string): Promise<SiteLock
     release: async () => {
       if (released) return;
       released = true;
-      const held = parse(await readFile(path, 'utf8').catch(() => ''));
+      const held = parseLockInfo(await readFile(path, 'utf8').catch(() => ''));
       if (held?.pid === mine.pid && held.host === mine.host && held.startedAt === mine.startedAt) await rm(path, { force: true });
     },
   };

@@ -2,11 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { chunkPath } from '../../src/content/store.js';
 import { extractManifest } from '../../src/content/extract.js';
 import { importArchive } from '../../src/content/import.js';
 import { ackChanges, getPackage, getPackageStatus, listStatusMessages, openSiteDb, readChanges, setTargets, updatePackage } from '../../src/db/index.js';
-import { hasManifest, openLibrary } from '../../src/content/library.js';
+import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
+import { setHolding, upsertSite } from '../../src/db/hierarchy.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { serializePkn } from '../../src/formats/pkn.js';
 import type { SiteContext } from '../../src/site/context.js';
@@ -306,4 +309,57 @@ test('the package archive cannot be written (smspkg is not a folder): the DPs ar
   await mkdir(smspkg);
   await eventually('the archive written on a retry', async () => ((await stat(join(smspkg, `${pkg.id}.pkg`)).catch(() => undefined)) !== undefined ? true : undefined), 15_000);
   await eventually('instruction files at the MP', async () => ((await readdir(join(site.root, 'mp', 'pkginfo'))).length === 3 ? true : undefined), 15_000);
+});
+
+test('site library: an update leaves the replaced version to a collection; the current versions and a version a child site holds stay, and what stays is whole', async (t) => {
+  const site = await newSite(t);
+  const srcA = join(site.dir, 'srcA');
+  const srcB = join(site.dir, 'srcB');
+  await makeTree(srcA, 'a');
+  await makeTree(srcB, 'b');
+  const h = await start(site);
+  const a = await distribute(h.ctx, site.dir, srcA, ['DP1']);
+  const b = await distribute(h.ctx, site.dir, srcB, ['DP1']);
+  await statusWhen(h.ctx, a.id, (s) => s.state === 'installed');
+  await statusWhen(h.ctx, b.id, (s) => s.state === 'installed');
+  const manifestOf = async (id: string): Promise<string> => (await getPackage(h.ctx.db, id))?.manifestSha256 ?? '';
+  const a1 = await manifestOf(a.id);
+  const b1 = await manifestOf(b.id);
+  const lib = await openLibrary(join(site.root, 'library'));
+  const chunksOf = async (m: string): Promise<Set<string>> => new Set((await loadManifest(lib, m)).entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
+  // A child site holds A's first version: the base of the delta it is sent next.
+  await upsertSite(h.ctx.db, { code: 'PRI', name: 'Primary', parentCode: 'CEN', publicKey: null, url: null });
+  await setHolding(h.ctx.db, { site: 'PRI', packageId: a.id, sourceVersion: 1, manifest: a1 });
+
+  for (const [src, pkg] of [[srcA, a], [srcB, b]] as const) {
+    await writeFile(join(src, 'bin/tool'), textBytes(`${pkg.id} version two`, 200_000));
+    await rm(join(src, 'lib/big.bin'));
+    await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  }
+  h.ctx.wake('dbmon');
+  await statusWhen(h.ctx, a.id, (s) => s.state === 'installed' && s.sourceVersion === 2);
+  await statusWhen(h.ctx, b.id, (s) => s.state === 'installed' && s.sourceVersion === 2);
+  const a2 = await manifestOf(a.id);
+  const b2 = await manifestOf(b.id);
+  const b1Chunks = await chunksOf(b1);
+  for (const m of [a1, a2, b2]) for (const c of await chunksOf(m)) b1Chunks.delete(c);
+  assert.ok(b1Chunks.size > 0, 'B version 1 has chunks of its own');
+
+  await eventually('B version 1 collected', async () => ((await hasManifest(lib, b1)) ? undefined : true));
+  for (const m of [a1, a2, b2]) assert.ok(await hasManifest(lib, m), `${m} kept`);
+  for (const c of b1Chunks) assert.ok(!existsSync(chunkPath(lib.dir, c)), `chunk ${c} only B version 1 used is gone`);
+  const verified = await verifyLibrary(join(site.root, 'library'));
+  assert.deepEqual([verified.bad, verified.badManifests], [[], []]);
+  await extractManifest(join(site.root, 'library'), b2, join(site.dir, 'b2'));
+  assert.deepEqual(await describeTree(join(site.dir, 'b2')), await describeTree(srcB));
+  const log = await readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8');
+  assert.match(log, /site library: 1 versions no longer in use removed \(\d+ chunks, \d+ bytes freed; 3 versions kept/);
+
+  // Once the child reports the new version, A's first goes too (at the next collection: here, a restart).
+  await setHolding(h.ctx.db, { site: 'PRI', packageId: a.id, sourceVersion: 2, manifest: a2 });
+  await h.close();
+  const again = await start(site);
+  await eventually('A version 1 collected after the restart', async () => ((await hasManifest(lib, a1)) ? undefined : true));
+  assert.ok(await hasManifest(lib, a2));
+  assert.deepEqual((await getPackageStatus(again.ctx.db, a.id)).map((s) => [s.state, s.sourceVersion]), [['installed', 2]]);
 });

@@ -6,7 +6,7 @@ import { ingestTree } from '../../src/content/ingest.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
 import { installOnDp, isInstalled, pruneDpLibrary, prunesSettled, removeFromDp } from '../../src/dp/install.js';
-import { withDpLibrary } from '../../src/dp/library-lock.js';
+import { withLibrary } from '../../src/content/library-lock.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { retirementsSettled } from '../../src/dp/share.js';
 import { describeTree, makeTree, tempDir, textBytes } from '../helpers/fixtures.js';
@@ -218,13 +218,13 @@ test('pruneDpLibrary waits for installs in progress on that DP and installs wait
   await openLibrary(join(dpPath, 'library'), { create: true });
   const order: string[] = [];
   let release: () => void = () => undefined;
-  const installing = withDpLibrary(join(dpPath, 'library'), 'shared', async () => {
+  const installing = withLibrary(join(dpPath, 'library'), 'shared', async () => {
     order.push('install starts');
     await new Promise<void>((resolve) => (release = resolve));
     order.push('install ends');
   });
   const pruning = pruneDpLibrary(dpPath).then(() => void order.push('prune ran'));
-  const second = withDpLibrary(join(dpPath, 'library'), 'shared', async () => void order.push('second install'));
+  const second = withLibrary(join(dpPath, 'library'), 'shared', async () => void order.push('second install'));
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(order, ['install starts', 'second install'], 'the prune waits; another install may share');
   release();
@@ -233,12 +233,12 @@ test('pruneDpLibrary waits for installs in progress on that DP and installs wait
   // Now a prune holds the library: an install waits until it is done.
   const held: string[] = [];
   let releasePrune: () => void = () => undefined;
-  const exclusive = withDpLibrary(join(dpPath, 'library'), 'exclusive', async () => {
+  const exclusive = withLibrary(join(dpPath, 'library'), 'exclusive', async () => {
     held.push('prune');
     await new Promise<void>((resolve) => (releasePrune = resolve));
     held.push('prune ends');
   });
-  const waiting = withDpLibrary(join(dpPath, 'library'), 'shared', async () => void held.push('install'));
+  const waiting = withLibrary(join(dpPath, 'library'), 'shared', async () => void held.push('install'));
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(held, ['prune']);
   releasePrune();

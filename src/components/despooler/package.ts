@@ -8,6 +8,7 @@ import { storeReceivedPackage } from '../../db/received.js';
 import { SitecastError, ioError, isSitecastError } from '../../errors.js';
 import { type BundleHeader, type VerifiedBundle, extractBundleContent } from '../../formats/bundle.js';
 import type { SiteContext } from '../../site/context.js';
+import { usingSiteLibrary } from '../../site/library.js';
 import type { ComponentLog } from '../../site/log.js';
 
 type PackageHeader = Extract<BundleHeader, { kind: 'package' }>;
@@ -22,7 +23,8 @@ type PackageHeader = Extract<BundleHeader, { kind: 'package' }>;
  */
 export async function applyPackage(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle, header: PackageHeader): Promise<void> {
   try {
-    await apply(ctx, log, bundle, header);
+    // Imported chunks are garbage to a collection until the database names their version.
+    await usingSiteLibrary(ctx.paths, () => apply(ctx, log, bundle, header));
   } catch (err) {
     // A delta whose base this site lost, or holds damaged (a patch read a chunk that fails its hash), cannot
     // be applied; the whole version can. The bundle is refused as before, and the parent hears (status up)

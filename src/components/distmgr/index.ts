@@ -9,6 +9,8 @@ import { retirementsSettled } from '../../dp/share.js';
 import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 import { Semaphore } from './limit.js';
+import { LibraryCollector } from './collect.js';
+import { usingSiteLibrary } from '../../site/library.js';
 import { type DistributionSettings, type PackageJob, distributePackage, retryError } from './package.js';
 
 export interface DistributionManagerOptions {
@@ -22,6 +24,8 @@ export interface DistributionManagerOptions {
   graceMs?: number;
   /** Rescan period of distmgr.box (default 5000 ms). */
   rescanMs?: number;
+  /** How long a collection of the site library that stepped back for a backup waits before it tries again (default 60 s). */
+  collectRetryMs?: number;
 }
 
 /**
@@ -39,6 +43,7 @@ export class DistributionManager implements Component {
   private readonly settings: DistributionSettings;
   private readonly ingestLimit = new Semaphore(1);
   private readonly life: InboxLifecycle;
+  private readonly collector: LibraryCollector;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -64,11 +69,14 @@ export class DistributionManager implements Component {
       },
     });
     this.life = new InboxLifecycle(this.log, [this.inbox], 'distmgr.box');
+    this.collector = new LibraryCollector(ctx, this.log, options.collectRetryMs);
   }
 
   async start(): Promise<void> {
     await this.resumeUnfinished();
     await this.life.start();
+    // What an earlier run left (a crash between an update and its collection).
+    this.collector.request();
   }
 
   wake(): void {
@@ -77,14 +85,28 @@ export class DistributionManager implements Component {
 
   async close(): Promise<void> {
     await this.life.close();
+    await this.collector.close();
     await retirementsSettled();
     await prunesSettled();
   }
 
   private async handle(file: InboxEntry, signal: AbortSignal): Promise<void> {
     const pkn = parsePkn(file.name, await readFile(file.path));
-    const job: PackageJob = { ctx: this.ctx, log: this.log, settings: this.settings, ingestLimit: this.ingestLimit, signal };
-    const outcome = await distributePackage(job, pkn.packageId);
+    let replaced = false;
+    const job: PackageJob = {
+      ctx: this.ctx,
+      log: this.log,
+      settings: this.settings,
+      ingestLimit: this.ingestLimit,
+      signal,
+      onVersionReplaced: () => {
+        replaced = true;
+      },
+    };
+    // The whole job uses the site library: the version it ingests or installs is not collected under it.
+    const outcome = await usingSiteLibrary(this.ctx.paths, () => distributePackage(job, pkn.packageId)).finally(() => {
+      if (replaced) this.collector.request();
+    });
     if (outcome === 'retry') {
       const waiting = await this.waitingDps(pkn.packageId);
       throw retryError(pkn.packageId, waiting);

@@ -46,6 +46,8 @@ export interface PackageJob {
   /** Ingest is CPU-bound and already spreads over every core: one at a time. */
   ingestLimit: Semaphore;
   signal: AbortSignal;
+  /** Told when the package's current version replaced an older one in the site library (that one may now be collected). */
+  onVersionReplaced?: () => void;
 }
 
 export type PackageOutcome = 'done' | 'failed' | 'retry';
@@ -192,8 +194,12 @@ function signalCheck(job: PackageJob): void {
 /** The ingested state of the package's current source version, or undefined when its source failed (DPs marked failed). */
 async function ensureIngested(job: PackageJob, pkg: Package, local: Dp[]): Promise<PackageState | undefined> {
   const { ctx, log } = job;
-  if (isReceived(pkg, ctx.siteCode)) return receivedState(ctx, pkg);
   const known = await readState(ctx.paths.distmgrState, pkg.id);
+  if (isReceived(pkg, ctx.siteCode)) {
+    const state = await receivedState(ctx, pkg, known);
+    if (known !== undefined && known.manifest !== state.manifest) job.onVersionReplaced?.();
+    return state;
+  }
   if (known !== undefined && known.sourceVersion === pkg.sourceVersion && (await hasManifest({ dir: ctx.paths.library }, known.manifest))) {
     return known;
   }
@@ -218,6 +224,7 @@ async function ensureIngested(job: PackageJob, pkg: Package, local: Dp[]): Promi
     instructions: known?.instructions ?? null,
   };
   await writeState(ctx.paths.distmgrState, state);
+  if (known !== undefined && known.manifest !== state.manifest) job.onVersionReplaced?.();
   log.info(
     `${pkg.id}: source version ${pkg.sourceVersion} is manifest ${result.manifest} (${result.files} files, ${result.bytes} bytes, ${result.newBytes} new compressed bytes, ${Date.now() - started} ms)`,
   );

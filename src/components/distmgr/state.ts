@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ioError } from '../../errors.js';
@@ -48,4 +48,22 @@ export async function readState(dir: string, packageId: string): Promise<Package
 
 export async function writeState(dir: string, state: PackageState): Promise<void> {
   await writeFileAtomic(statePath(dir, state.packageId), `${JSON.stringify(state)}\n`);
+}
+
+/** Every recorded state (those that do not parse are left out, as readState leaves them). */
+export async function listStates(dir: string): Promise<PackageState[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(`cannot list ${dir}`, err);
+  }
+  const states: PackageState[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const state = await readState(dir, name.slice(0, -'.json'.length));
+    if (state !== undefined) states.push(state);
+  }
+  return states;
 }

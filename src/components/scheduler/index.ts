@@ -10,6 +10,7 @@ import type { Component, SiteContext } from '../../site/context.js';
 import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
 import { buildPackageBundle, planPackage } from './package-bundle.js';
+import { usingSiteLibrary } from '../../site/library.js';
 
 export interface SchedulerOptions {
   /** Minijobs built at once (default 2: building a delta already uses both cores). */
@@ -73,13 +74,17 @@ export class Scheduler implements Component {
   }
 
   private async sendPackage(job: Extract<Minijob, { kind: 'package' }>, signal: AbortSignal): Promise<void> {
-    const plan = await planPackage(this.ctx, job);
-    if ('skip' in plan) {
-      this.log.info(`${job.id}: nothing to send: ${plan.skip}`);
-      return;
-    }
     const started = Date.now();
-    const built = await buildPackageBundle(this.ctx, job, plan, signal);
+    // The plan names versions in the site library (the new one, the base of a delta): none is collected before the bundle holds them.
+    const built = await usingSiteLibrary(this.ctx.paths, async () => {
+      const plan = await planPackage(this.ctx, job);
+      if ('skip' in plan) {
+        this.log.info(`${job.id}: nothing to send: ${plan.skip}`);
+        return undefined;
+      }
+      return buildPackageBundle(this.ctx, job, plan, signal);
+    });
+    if (built === undefined) return;
     const sender = await this.senderFor(job.to);
     await writeSendRequest(this.ctx.paths, {
       sender,

@@ -9,6 +9,7 @@ import { redactDsn } from '../../db/postgres.js';
 import { SitecastError, ioError, isSitecastError } from '../../errors.js';
 import { isTempName } from '../../fs/atomic.js';
 import { loadSiteConfig, siteDbLocation } from '../config.js';
+import { readingSiteLibraryForBackup } from '../library.js';
 import { sitePaths } from '../layout.js';
 import { BACKUP_FORMAT, BACKUP_MAGIC, BackupWriter, type CellValue } from './format.js';
 import { TABLES, readPage, tableColumns } from './tables.js';
@@ -84,22 +85,26 @@ export async function backupSite(rootArg: string, outArg: string, options: Backu
       config: stored,
       bytes: 0,
     });
-    let tables: Record<string, number>;
-    try {
-      tables = await dumpDatabase(site, w, options.onProgress);
-    } finally {
-      await site.close();
-    }
-    const counts = { files: 0, chunks: 0 };
-    const files: string[] = [];
-    for (const tree of TREES) await listTree(root, tree, files);
-    for (const rel of files) {
-      if (await copyFile(w, root, rel)) {
-        counts.files++;
-        if (rel.startsWith('library/chunks/')) counts.chunks++;
+    // The running server collects old versions from the library: not from the database snapshot until the last chunk is copied.
+    const { tables, counts } = await readingSiteLibraryForBackup(paths, async () => {
+      let tables: Record<string, number>;
+      try {
+        tables = await dumpDatabase(site, w, options.onProgress);
+      } finally {
+        await site.close();
       }
-      options.onProgress?.({ phase: 'files', done: counts.files, total: files.length });
-    }
+      const counts = { files: 0, chunks: 0 };
+      const files: string[] = [];
+      for (const tree of TREES) await listTree(root, tree, files);
+      for (const rel of files) {
+        if (await copyFile(w, root, rel)) {
+          counts.files++;
+          if (rel.startsWith('library/chunks/')) counts.chunks++;
+        }
+        options.onProgress?.({ phase: 'files', done: counts.files, total: files.length });
+      }
+      return { tables, counts };
+    });
     await w.frame({ kind: 'end', tables, files: counts.files, chunks: counts.chunks, bytes: 0 });
     await w.finish();
     await handle.sync();
@@ -172,8 +177,8 @@ async function listTree(root: string, rel: string, out: string[]): Promise<void>
     throw ioError(`cannot read ${join(root, rel)}`, err);
   }
   for (const name of names) {
-    // Writes in flight, and a library's staging area: garbage once the writer is gone.
-    if (isTempName(name) || (rel === 'library' && name === 'tmp')) continue;
+    // Writes in flight, a library's staging area, the markers of running collections and backups: garbage once their process is gone.
+    if (isTempName(name) || (rel === 'library' && name === 'tmp') || (rel === 'state' && name === 'library')) continue;
     await listTree(root, `${rel}/${name}`, out);
   }
 }

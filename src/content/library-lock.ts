@@ -1,13 +1,16 @@
 import { resolve } from 'node:path';
 
 /**
- * Readers and writers of one DP library inside this process. An install
- * stores chunks before its manifest names them, so a collection running in
- * between would take them for garbage: installs hold the lock shared (many
- * at once), a collection holds it alone. Every writer of a DP library is in
- * the site server's process (Distribution Manager), so a lock in memory is
- * enough; a collection waits for running installs, and new installs wait for
- * a running collection.
+ * Users and the collector of one content library inside this process. A
+ * writer stores chunks before a manifest names them, and a reader needs the
+ * chunks of a version that may stop being in use while it reads, so a
+ * collection running in between would take them for garbage: users hold the
+ * lock shared (many at once), a collection holds it alone. It waits for the
+ * users that hold it, and new users wait while it runs (not while it waits:
+ * a collection may wait for a quiet moment, a user never waits for one).
+ * Every writer of a site's library and of its DP libraries is in the site
+ * server's process, so a lock in memory is enough; `site backup`, the one
+ * reader in another process, is kept apart by `src/site/library.ts`.
  */
 class SharedExclusive {
   private readers = 0;
@@ -53,8 +56,8 @@ class SharedExclusive {
 
 const locks = new Map<string, SharedExclusive>();
 
-/** Runs `fn` holding the lock of the DP library at `library`, shared (an install) or alone (a collection). */
-export async function withDpLibrary<T>(library: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` holding the lock of the content library at `library`, shared (a user: ingest, install, pack) or alone (a collection). */
+export async function withLibrary<T>(library: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
   const key = resolve(library);
   let lock = locks.get(key);
   if (lock === undefined) {
