@@ -319,6 +319,26 @@ export async function clearWanted(site: SiteDb, packageId: string, appliedVersio
   );
 }
 
+/** The child sites this site has sent a package to (and not withdrawn it from since). */
+export async function listSentSites(site: SiteDb, packageId: string): Promise<string[]> {
+  const rows = await guard(site, `sends of ${packageId}`, () =>
+    hierarchyDb(site).selectFrom('replication_sent').select('site_code').where('package_id', '=', packageId).orderBy('site_code').execute(),
+  );
+  return rows.map((r) => r.site_code);
+}
+
+/**
+ * A package was withdrawn from a child (no target at or below it any more):
+ * the record of what was sent goes, so the child is no longer asked about the
+ * package, and a later distribution there is planned afresh (against the
+ * version it still holds).
+ */
+export async function forgetSent(site: SiteDb, code: string, packageId: string): Promise<void> {
+  await guard(site, `sends of ${packageId} to ${code}`, () =>
+    hierarchyDb(site).deleteFrom('replication_sent').where('site_code', '=', code).where('package_id', '=', packageId).execute(),
+  );
+}
+
 /**
  * A child lacks the base of a version sent to it: what was recorded of its
  * holding and of the last send is dropped, so the next send of the package

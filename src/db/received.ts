@@ -95,6 +95,23 @@ export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition)
   );
 }
 
+/**
+ * The parent withdrew a received package from this site and everything
+ * below it: every target goes (the change-log triggers wake Distribution
+ * Manager, which takes it off this site's DPs and passes the withdrawal on);
+ * the package, its version and its content stay. Returns the targets removed.
+ */
+export async function withdrawReceivedPackage(site: SiteDb, packageId: string): Promise<string[]> {
+  const db = hierarchyDb(site);
+  return guard(site, `received package ${packageId}`, () =>
+    db.transaction().execute(async (trx) => {
+      const targets = await trx.selectFrom('package_targets').select(['site_code', 'dp_name']).where('package_id', '=', packageId).orderBy('site_code').orderBy('dp_name').execute();
+      if (targets.length > 0) await trx.deleteFrom('package_targets').where('package_id', '=', packageId).execute();
+      return targets.map((t) => `${t.site_code}/${t.dp_name}`);
+    }),
+  );
+}
+
 /** Records sites and DPs not known yet (definitions relayed by a neighbour); known ones are left as they are. */
 export async function storeDefinitions(site: SiteDb, defs: Pick<PackageDefinition, 'sites' | 'dps'>): Promise<void> {
   const db = hierarchyDb(site);

@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EMPTY_STATE, type HoldingsCache, LATE_COMMIT_WINDOW_MS, type ReportState, collectReport } from '../../src/components/statmgr/collect.js';
 import { openLibrary } from '../../src/content/library.js';
-import { addDp, createPackage, setDpStatus, setTargets } from '../../src/db/index.js';
+import { addDp, createPackage, deleteDpStatus, setDpStatus, setTargets } from '../../src/db/index.js';
 import { clearWanted, recordWanted, setLocalSite, upsertSite } from '../../src/db/hierarchy.js';
 import { storeReceivedPackage } from '../../src/db/received.js';
 import { newSite, openContext } from '../helpers/site.js';
@@ -77,6 +77,22 @@ test('statmgr reports each DP state change once, reading only rows changed since
   const pruned = await collectReport(ctx, { ...changed.next, dps: aged, dpCursor: new Date().toISOString() });
   assert.deepEqual(Object.keys(pruned.next.dps).sort(), names.map((n) => `${ids[7]}/PRI/${n}`).sort(), 'only the rows inside the window are remembered');
   assert.deepEqual(pruned.status?.dps ?? [], []);
+});
+
+test('statmgr: a row deleted (package taken off the DP) is forgotten at the next look, so the same state made again is reported again', async (t) => {
+  const { ctx, ids, names } = await childSite(t, 1, 2);
+  const key = { packageId: ids[0] as string, site: 'PRI', dp: names[0] as string };
+  await setDpStatus(ctx.db, { ...key, state: 'installed', sourceVersion: 1, lastMessage: 'source version 1 installed' });
+  const first = await collectReport(ctx, EMPTY_STATE);
+  assert.ok(first.status?.dps.some((d) => d.dp === key.dp && d.state === 'installed'));
+  await deleteDpStatus(ctx.db, key);
+  const gone = await collectReport(ctx, first.next);
+  assert.equal(gone.next.dps[`${key.packageId}/PRI/${key.dp}`], undefined, 'forgotten');
+  assert.ok(gone.next.dps[`${key.packageId}/PRI/${names[1] as string}`] !== undefined, 'the other DP is still remembered');
+  await setDpStatus(ctx.db, { ...key, state: 'installed', sourceVersion: 1, lastMessage: 'source version 1 installed' });
+  const again = await collectReport(ctx, gone.next);
+  assert.deepEqual(again.status?.dps.map((d) => [d.dp, d.state, d.sourceVersion]), [[key.dp, 'installed', 1]]);
+  assert.deepEqual((await collectReport(ctx, again.next)).status?.dps ?? [], [], 'and only once');
 });
 
 test('statmgr: a row stamped before the cursor but committed after the last look (a late commit) is still reported; one older than the window is the documented limit', async (t) => {

@@ -4,6 +4,7 @@ import { appendFile, chmod, readFile, readdir, rm, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { loadManifest, openLibrary } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
+import { getTargets } from '../../src/db/index.js';
 import { getHolding, getSent, listSiteNodes, listWanted } from '../../src/db/hierarchy.js';
 import { describeTree, makeTree, randomBytesFrom } from '../helpers/fixtures.js';
 import { api, startLab } from '../helpers/hierarchy.js';
@@ -158,4 +159,52 @@ test('a child whose copy of the base is damaged refuses the delta (a patch reads
   const second = await getSent(cen.handle.ctx.db, 'PRI', id);
   assert.ok(second !== undefined && second.sourceVersion === 2 && second.bytes > first.bytes / 2, `the resend (${second?.bytes} bytes) is the whole version, not a delta (first send ${first.bytes} bytes)`);
   await eventually('PRI no longer wants anything', async () => ((await listWanted(pri.handle.ctx.db)).length === 0 ? true : undefined));
+});
+
+test('undistribute at the centre takes a package off DPs of sites below: each site is sent a withdrawal, takes it off its own DPs and passes it on; a later distribution there works again', async (t) => {
+  const lab = await startLab(t);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  const sec = lab.site('SEC');
+  await eventually('SEC known at CEN', async () => ((await listSiteNodes(cen.handle.ctx.db)).some((s) => s.code === 'SEC') ? true : undefined));
+  for (const code of ['CEN', 'PRI', 'SEC']) {
+    const r = await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, `dp-${code.toLowerCase()}`), ...(code === 'CEN' ? {} : { site: code }) });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  }
+  await eventually('SEC has its DP', async () => ((await api(sec, 'GET', '/api/v1/dps')).json as { dps: { site: string }[] }).dps.some((d) => d.site === 'SEC') || undefined);
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'withdraw');
+  const id = ((await api(cen, 'POST', '/api/v1/packages', { name: 'Withdrawn', sourcePath: src, version: '1.0' })).json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['CEN/dp1', 'PRI/dp1', 'SEC/dp1'] })).status, 200);
+  await eventually('installed everywhere', async () => allAt(await statusAtCentral(lab, id), 1, 3), 60_000);
+  const share = (code: string): string => join(lab.dir, `dp-${code}`, 'SMSPKG', id);
+  const targetsAt = async (site: typeof cen): Promise<string[]> => (await getTargets(site.handle.ctx.db, id)).map((x) => `${x.site}/${x.dp}`);
+
+  // SEC/dp1 first: PRI keeps its own DP and gets the definition without SEC's; PRI withdraws the package from SEC.
+  const off = await api(cen, 'POST', `/api/v1/packages/${id}/undistribute`, { dps: ['SEC/dp1'] });
+  assert.equal(off.status, 200, JSON.stringify(off.json));
+  await eventually('SEC took it off its DP', async () => ((await readdir(join(lab.dir, 'dp-sec', 'SMSPKG'))).length === 0 ? true : undefined), 60_000);
+  assert.deepEqual(await targetsAt(sec), []);
+  assert.deepEqual(await targetsAt(pri), ['PRI/dp1']);
+  assert.deepEqual((await statusAtCentral(lab, id)).map((r) => `${r.site}/${r.dp}`), ['CEN/dp1', 'PRI/dp1'], 'CEN shows SEC/dp1 no more');
+  assert.deepEqual(await describeTree(share('pri')), await describeTree(src), 'PRI/dp1 untouched');
+  assert.equal(await getSent(pri.handle.ctx.db, 'SEC', id), undefined, 'PRI no longer sends SEC anything about it');
+  assert.ok((await getSent(cen.handle.ctx.db, 'PRI', id)) !== undefined);
+  await eventually('the withdrawal reported up to CEN', async () => {
+    const m = await api(cen, 'GET', `/api/v1/status-messages?package=${id}&site=SEC`);
+    return (m.json as { messages: { text: string }[] }).messages.some((x) => /withdrawn by PRI/.test(x.text)) ? true : undefined;
+  });
+
+  // Then PRI/dp1: nothing at or below PRI any more.
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/undistribute`, { dps: ['PRI/dp1'] })).status, 200);
+  await eventually('PRI took it off its DP', async () => ((await readdir(join(lab.dir, 'dp-pri', 'SMSPKG'))).length === 0 ? true : undefined), 60_000);
+  assert.deepEqual(await targetsAt(pri), []);
+  assert.deepEqual((await statusAtCentral(lab, id)).map((r) => `${r.site}/${r.dp}`), ['CEN/dp1']);
+  await eventually('CEN forgot what it sent PRI', async () => ((await getSent(cen.handle.ctx.db, 'PRI', id)) === undefined ? true : undefined));
+  assert.deepEqual(await describeTree(share('cen')), await describeTree(src), 'CEN/dp1 untouched');
+
+  // Distributed to SEC again: the content flows down as before.
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['SEC/dp1'] })).status, 200);
+  await eventually('SEC installed again', async () => allAt(await statusAtCentral(lab, id), 1, 2), 60_000);
+  assert.deepEqual(await describeTree(share('sec')), await describeTree(src));
 });

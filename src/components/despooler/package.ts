@@ -4,7 +4,7 @@ import { importArchive } from '../../content/import.js';
 import { hasManifest } from '../../content/library.js';
 import { addStatusMessage, getPackage } from '../../db/index.js';
 import { clearWanted, recordWanted } from '../../db/hierarchy.js';
-import { storeReceivedPackage } from '../../db/received.js';
+import { storeReceivedPackage, withdrawReceivedPackage } from '../../db/received.js';
 import { SitecastError, ioError, isSitecastError } from '../../errors.js';
 import { type BundleHeader, type VerifiedBundle, extractBundleContent } from '../../formats/bundle.js';
 import type { SiteContext } from '../../site/context.js';
@@ -44,6 +44,11 @@ export async function applyPackage(ctx: SiteContext, log: ComponentLog, bundle: 
 async function apply(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle, header: PackageHeader): Promise<void> {
   const def = header.package;
   const held = await getPackage(ctx.db, def.id);
+  // Definitions name the targets at and below the receiving site only: none left is a withdrawal.
+  if (def.targets.length === 0) {
+    await withdraw(ctx, log, header, held !== undefined);
+    return;
+  }
   if (held !== undefined && def.sourceVersion < held.sourceVersion) {
     throw new SitecastError('SITECAST_E_ROLLBACK', `package ${def.id}: this site holds source version ${held.sourceVersion}; refusing the older version ${def.sourceVersion}`);
   }
@@ -77,5 +82,19 @@ async function apply(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle
   const targets = def.targets.map((t) => `${t.site}/${t.dp}`).join(', ');
   const text = `${def.id} source version ${def.sourceVersion} received from ${header.from} (${how}); targets ${targets}`;
   log.info(`${header.id}: ${text}${stored.created ? '; new package' : ''}`);
+  await addStatusMessage(ctx.db, { severity: 'info', component: 'despooler', site: ctx.siteCode, packageId: def.id, text: text.slice(0, 8000) });
+}
+
+/** The parent withdrew the package from this site and all below it: its targets go, its content stays. */
+async function withdraw(ctx: SiteContext, log: ComponentLog, header: PackageHeader, known: boolean): Promise<void> {
+  const def = header.package;
+  if (!known) {
+    log.info(`${header.id}: ${def.id} withdrawn by ${header.from}; this site never received it: nothing to do`);
+    return;
+  }
+  const removed = await withdrawReceivedPackage(ctx.db, def.id);
+  ctx.wake('dbmon');
+  const text = `${def.id} withdrawn by ${header.from}: no DP at or below this site is targeted any more (${removed.length === 0 ? 'none was' : `${removed.join(', ')} taken off`}); its content stays in the library`;
+  log.info(`${header.id}: ${text}`);
   await addStatusMessage(ctx.db, { severity: 'info', component: 'despooler', site: ctx.siteCode, packageId: def.id, text: text.slice(0, 8000) });
 }

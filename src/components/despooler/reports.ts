@@ -1,4 +1,4 @@
-import { addStatusMessage, getPackage, setDpStatus } from '../../db/index.js';
+import { addStatusMessage, getPackage, getTargets, setDpStatus } from '../../db/index.js';
 import { childToward, forgetHoldingAndSend, getSent, isAtOrBelow, listSiteNodes, setHolding, upsertSite, type SiteNode } from '../../db/hierarchy.js';
 import { storeDefinitions } from '../../db/received.js';
 import { isSitecastError } from '../../errors.js';
@@ -33,8 +33,18 @@ export async function applyStatus(ctx: SiteContext, log: ComponentLog, header: S
   };
   let rows = 0;
   let skipped = 0;
+  // A report written before a withdrawal reached that site must not bring the DP back.
+  const targeted = new Map<string, Set<string>>();
+  const targets = async (id: string): Promise<Set<string>> => {
+    let v = targeted.get(id);
+    if (v === undefined) {
+      v = new Set((await getTargets(ctx.db, id)).map((t) => `${t.site}/${t.dp}`));
+      targeted.set(id, v);
+    }
+    return v;
+  };
   for (const r of header.status.dps) {
-    if (!mine(r.site) || !(await exists(r.packageId))) {
+    if (!mine(r.site) || !(await exists(r.packageId)) || !(await targets(r.packageId)).has(`${r.site}/${r.dp}`)) {
       skipped++;
       continue;
     }

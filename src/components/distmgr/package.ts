@@ -167,7 +167,23 @@ async function installAndPublish(job: PackageJob, pkg: Package, state: PackageSt
       if (!(await takeOff(job, packageId, name, paths.get(name)))) waiting.push(name);
     }
   }
+  await forgetRemoteUntargeted(job, packageId);
   return waiting.length > 0 ? 'retry' : 'done';
+}
+
+/**
+ * DPs of sites below this one that the package no longer targets: the site
+ * that holds each takes the package off it (the withdrawal travels down), and
+ * this site stops showing them.
+ */
+async function forgetRemoteUntargeted(job: PackageJob, packageId: string): Promise<void> {
+  const { ctx, log } = job;
+  const targeted = new Set((await getTargets(ctx.db, packageId)).map((t) => `${t.site}/${t.dp}`));
+  for (const s of await getPackageStatus(ctx.db, packageId)) {
+    if (s.site === ctx.siteCode || targeted.has(`${s.site}/${s.dp}`)) continue;
+    await deleteDpStatus(ctx.db, { packageId, site: s.site, dp: s.dp });
+    log.info(`${packageId}: no longer targets ${s.site}/${s.dp}; its site takes it off`);
+  }
 }
 
 /** Removes a package's share and chunks from a DP it no longer targets, then its status row; false to retry. */

@@ -1,5 +1,5 @@
 import { getTargets, type Package } from '../../db/index.js';
-import { childToward, listSiteNodes } from '../../db/hierarchy.js';
+import { childToward, listSentSites, listSiteNodes } from '../../db/hierarchy.js';
 import { REPLICATION_FORMAT, RPT_SUFFIX, serialize } from '../../formats/replication.js';
 import { dropFile } from '../../inbox/index.js';
 import type { SiteContext } from '../../site/context.js';
@@ -11,12 +11,14 @@ import type { ComponentLog } from '../../site/log.js';
  * `replmgr.box/outbound/<priority>/`. Writing it again is harmless: the
  * Scheduler sends a version and definition a child already has only once.
  * Targets at sites not below this one are not ours to serve and are skipped.
+ * A child the package was sent to that no target is at or below any more
+ * (undistribute) is named too: the Scheduler sends it the withdrawal.
  */
 export async function requestReplication(ctx: SiteContext, log: ComponentLog, pkg: Package): Promise<string[]> {
   const remote = (await getTargets(ctx.db, pkg.id)).filter((t) => t.site !== ctx.siteCode);
-  if (remote.length === 0) return [];
+  const children = new Set<string>(await listSentSites(ctx.db, pkg.id));
+  if (remote.length === 0 && children.size === 0) return [];
   const sites = await listSiteNodes(ctx.db);
-  const children = new Set<string>();
   for (const t of remote) {
     const child = childToward(sites, ctx.siteCode, t.site);
     if (child === undefined) log.warn(`${pkg.id}: target ${t.site}/${t.dp} is not below site ${ctx.siteCode}; not replicated from here`);

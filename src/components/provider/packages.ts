@@ -14,6 +14,7 @@ import {
   updatePackage,
 } from '../../db/index.js';
 import { summarizePackageStates } from '../../db/dpsummary.js';
+import { isAtOrBelow, listSiteNodes } from '../../db/hierarchy.js';
 import { SitecastError } from '../../errors.js';
 import { type DpStatusView, type NewPackageBody, type PackageView, ROUTES } from './contract.js';
 import { type RouteDeps, addRoute } from './route.js';
@@ -135,10 +136,16 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
         hint: `GET /api/v1/packages/${params.id}/status lists its DPs`,
       });
     }
-    const remote = body.dps.filter((ref) => !ref.startsWith(`${deps.ctx.config.code}/`));
-    if (remote.length > 0) {
-      throw new SitecastError('SITECAST_E_INVALID_VALUE', `dps: ${remote.join(', ')} belong to other sites; a package is taken off DPs of this site only`, {
-        hint: 'run undistribute at the site that holds the DP',
+    // A DP of a site below is taken off by that site, when the withdrawal reaches it; one elsewhere is not this site's to serve.
+    const code = deps.ctx.config.code;
+    const sites = await listSiteNodes(db);
+    const elsewhere = body.dps.filter((ref) => {
+      const site = ref.slice(0, ref.indexOf('/'));
+      return site !== code && !isAtOrBelow(sites, site, code);
+    });
+    if (elsewhere.length > 0) {
+      throw new SitecastError('SITECAST_E_INVALID_VALUE', `dps: ${elsewhere.join(', ')} belong to sites not below ${code}; a package is taken off DPs of this site and the sites below it`, {
+        hint: 'run undistribute at the site the package was distributed from',
       });
     }
     const gone = new Set(body.dps);

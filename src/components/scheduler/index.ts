@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getAddress } from '../../db/addresses.js';
-import { recordSent } from '../../db/hierarchy.js';
+import { forgetSent, recordSent } from '../../db/hierarchy.js';
 import { type BundleHeader, writeBundle } from '../../formats/bundle.js';
 import { MINIJOB_SUFFIX, type Minijob, parseMinijob } from '../../formats/replication.js';
 import { type SenderKind, writeSendRequest } from '../../formats/srq.js';
@@ -97,17 +97,21 @@ export class Scheduler implements Component {
       kind: 'package',
       package: job.package,
     });
-    await recordSent(this.ctx.db, {
-      site: job.to,
-      packageId: job.package,
-      sourceVersion: built.sourceVersion,
-      definition: built.definition,
-      sendId: built.id,
-      bytes: built.bytes,
-      sentAt: new Date().toISOString(),
-    });
+    // A withdrawal is the last word to that site about the package: it is not asked about it again.
+    if (built.withdrawal) await forgetSent(this.ctx.db, job.to, job.package);
+    else {
+      await recordSent(this.ctx.db, {
+        site: job.to,
+        packageId: job.package,
+        sourceVersion: built.sourceVersion,
+        definition: built.definition,
+        sendId: built.id,
+        bytes: built.bytes,
+        sentAt: new Date().toISOString(),
+      });
+    }
     this.ctx.wake('sender');
-    const what = built.content === 'none' ? 'definition only' : `${built.content} content ${built.contentBytes} bytes`;
+    const what = built.withdrawal ? `withdrawal: no target at or below ${job.to} any more` : built.content === 'none' ? 'definition only' : `${built.content} content ${built.contentBytes} bytes`;
     this.log.info(`${job.package} source version ${built.sourceVersion} for ${job.to}: tosend/${built.file} (${built.bytes} bytes, ${what}, ${Date.now() - started} ms), ${built.id}.SRQ in outboxes/${sender}`);
   }
 

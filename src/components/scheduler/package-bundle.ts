@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildDelta } from '../../content/delta.js';
 import { hasManifest } from '../../content/library.js';
 import { packManifest } from '../../content/pack.js';
-import { getPackage, getTargets, listDps } from '../../db/index.js';
+import { getPackage, getTargets, listDps, type Package } from '../../db/index.js';
 import { ancestry, getHolding, getSent, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
 import { SitecastError } from '../../errors.js';
 import { type BundleHeader, type PackageDefinition, writeBundle } from '../../formats/bundle.js';
@@ -22,9 +22,11 @@ export interface BuiltBundle {
   sourceVersion: number;
   content: 'full' | 'delta' | 'none';
   contentBytes: number;
+  /** The package was withdrawn from that site: its definition names no target there. */
+  withdrawal: boolean;
 }
 
-export type PackagePlan = { skip: string } | { definition: PackageDefinition; hash: string; base: string | null; held: boolean };
+export type PackagePlan = { skip: string } | { definition: PackageDefinition; hash: string; base: string | null; held: boolean; withdrawal?: true };
 
 function siteDefinition(s: SiteNode): PackageDefinition['sites'][number] {
   return { code: s.code, name: s.name, parentCode: s.parentCode, publicKey: s.publicKey, url: s.url };
@@ -34,7 +36,10 @@ function siteDefinition(s: SiteNode): PackageDefinition['sites'][number] {
  * What a child site must receive of a package: the definition with the
  * targets at and below it (and the DPs and sites they name), and against
  * which version it holds the content is a delta. Nothing is sent when this
- * version and definition already went to that site.
+ * version and definition already went to that site. A child the package was
+ * sent to that no target is at or below any more gets a withdrawal: the
+ * definition with no targets and no content (it takes the package off its
+ * DPs and passes the withdrawal on).
  */
 export async function planPackage(ctx: SiteContext, job: PackageJob): Promise<PackagePlan> {
   const pkg = await getPackage(ctx.db, job.package);
@@ -46,7 +51,11 @@ export async function planPackage(ctx: SiteContext, job: PackageJob): Promise<Pa
   }
   const sites = await listSiteNodes(ctx.db);
   const targets = (await getTargets(ctx.db, pkg.id)).filter((t) => isAtOrBelow(sites, t.site, job.to));
-  if (targets.length === 0) return { skip: `${pkg.id} has no target at or below ${job.to} any more` };
+  if (targets.length === 0) {
+    if ((await getSent(ctx.db, job.to, pkg.id)) === undefined) return { skip: `${pkg.id} has no target at or below ${job.to} any more` };
+    const withdrawal = definitionOf(pkg, manifest, [], [], []);
+    return { definition: withdrawal, hash: definitionHash(withdrawal), base: null, held: true, withdrawal: true };
+  }
   const named = new Set(targets.map((t) => `${t.site}/${t.dp}`));
   const dps = (await listDps(ctx.db)).filter((d) => named.has(`${d.site}/${d.name}`)).map((d) => ({ site: d.site, name: d.name, path: d.path }));
   const siteCodes = new Set<string>();
@@ -54,20 +63,8 @@ export async function planPackage(ctx: SiteContext, job: PackageJob): Promise<Pa
     const chain = ancestry(sites, t.site);
     for (const code of chain.slice(0, chain.indexOf(job.to) + 1)) siteCodes.add(code);
   }
-  const definition: PackageDefinition = {
-    id: pkg.id,
-    name: pkg.name,
-    version: pkg.version,
-    sourcePath: pkg.sourcePath,
-    sourceVersion: pkg.sourceVersion,
-    priority: pkg.priority,
-    programs: pkg.programs,
-    manifest,
-    targets,
-    dps,
-    sites: sites.filter((s) => siteCodes.has(s.code)).map(siteDefinition),
-  };
-  const hash = createHash('sha256').update(JSON.stringify(definition)).digest('hex');
+  const definition = definitionOf(pkg, manifest, targets, dps, sites.filter((s) => siteCodes.has(s.code)).map(siteDefinition));
+  const hash = definitionHash(definition);
   const sent = await getSent(ctx.db, job.to, pkg.id);
   if (sent !== undefined && sent.sourceVersion === pkg.sourceVersion && sent.definition === hash) {
     return { skip: `${pkg.id} source version ${pkg.sourceVersion} already went to ${job.to} (${sent.sendId})` };
@@ -79,6 +76,26 @@ export async function planPackage(ctx: SiteContext, job: PackageJob): Promise<Pa
   if (holding?.manifest === manifest) return { definition, hash, base: null, held: true };
   const base = holding !== undefined && (await hasManifest({ dir: ctx.paths.library }, holding.manifest)) ? holding.manifest : null;
   return { definition, hash, base, held: false };
+}
+
+function definitionOf(pkg: Package, manifest: string, targets: PackageDefinition['targets'], dps: PackageDefinition['dps'], sites: PackageDefinition['sites']): PackageDefinition {
+  return {
+    id: pkg.id,
+    name: pkg.name,
+    version: pkg.version,
+    sourcePath: pkg.sourcePath,
+    sourceVersion: pkg.sourceVersion,
+    priority: pkg.priority,
+    programs: pkg.programs,
+    manifest,
+    targets,
+    dps,
+    sites,
+  };
+}
+
+function definitionHash(definition: PackageDefinition): string {
+  return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }
 
 /** Builds the bundle of a planned package into `schedule.box/tosend/<id>.bundle`. */
@@ -107,7 +124,17 @@ export async function buildPackageBundle(ctx: SiteContext, job: PackageJob, plan
       ...(content === 'none' ? {} : { content: work }),
       privateKey: ctx.keys.privateKey,
     });
-    return { id, file, bytes: written.bytes, sha256: written.sha256, definition: plan.hash, sourceVersion: def.sourceVersion, content, contentBytes: written.contentBytes };
+    return {
+      id,
+      file,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      definition: plan.hash,
+      sourceVersion: def.sourceVersion,
+      content,
+      contentBytes: written.contentBytes,
+      withdrawal: plan.withdrawal === true,
+    };
   } finally {
     await rm(work, { force: true }).catch(() => undefined);
   }

@@ -155,8 +155,14 @@ async function changedDpStates(ctx: SiteContext, state: ReportState, next: Repor
 
   const dps: StatusPayload['dps'] = [];
   let cursor: string | undefined;
+  const read = new Set<string>();
+  let whole = true;
   for (const r of rows) {
-    if (dps.length >= MAX_ROWS) break;
+    if (dps.length >= MAX_ROWS) {
+      whole = false;
+      break;
+    }
+    read.add(`${r.package_id}/${r.site_code}/${r.dp_name}`);
     const row = {
       packageId: r.package_id,
       site: r.site_code,
@@ -174,6 +180,15 @@ async function changedDpStates(ctx: SiteContext, state: ReportState, next: Repor
     cursor = r.updated_at;
     if (seen !== undefined && seen.slice(seen.indexOf(' ') + 1) === fp) continue;
     dps.push(row);
+  }
+  // A remembered row this look should have read and did not is gone (the package was taken off that DP). Its
+  // fingerprint goes with it: should the DP get the package again, the same state is news to the parent, which
+  // deleted its copy of the row.
+  if (whole) {
+    for (const [key, value] of Object.entries(next.dps)) {
+      const space = value.indexOf(' ');
+      if (!read.has(key) && (since === undefined || (space >= 0 && value.slice(0, space) >= since))) delete next.dps[key];
+    }
   }
   // Never back, except after a full read (first look, or the clock went back).
   if (since !== undefined && state.dpCursor !== undefined && (cursor === undefined || cursor < state.dpCursor)) cursor = state.dpCursor;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { addStatusMessage, getPackage, getTargets, listDps, listPackages, setDpStatus } from '../../../src/db/index.js';
+import { addDp, addStatusMessage, getPackage, getTargets, listDps, listPackages, setDpStatus } from '../../../src/db/index.js';
+import { upsertSite } from '../../../src/db/hierarchy.js';
 import { providerSite, type ProviderSite } from '../../helpers/provider-site.js';
 
 type Method = 'GET' | 'POST';
@@ -113,6 +114,30 @@ test('undistribute: takes DPs off the targets; a DP not targeted is 404, a read-
   assert.equal(ok.statusCode, 200, ok.body);
   assert.deepEqual(ok.json(), { id, targets: [{ site: 'ABC', dp: 'dp1' }] });
   assert.deepEqual((await getTargets(site.db, id)).map((x) => x.dp), ['dp1']);
+});
+
+test('undistribute: a DP of a site below is taken off the targets (that site takes the package off it); one of a site not below is 400 and nothing changes', async (t) => {
+  const site = await providerSite(t);
+  await upsertSite(site.db, { code: 'PRI', name: 'Primary', parentCode: 'ABC', publicKey: null, url: null });
+  await upsertSite(site.db, { code: 'SEC', name: 'Secondary', parentCode: 'PRI', publicKey: null, url: null });
+  await upsertSite(site.db, { code: 'OTH', name: 'Another tree', parentCode: null, publicKey: null, url: null });
+  assert.equal((await call(site, 'POST', '/api/v1/dps', { body: { name: 'dp1', path: join(site.dir, 'dp1') } })).statusCode, 201);
+  for (const code of ['PRI', 'SEC', 'OTH']) await addDp(site.db, { site: code, name: 'dp1', path: join(site.dir, `dp-${code}`) });
+  const { id } = (await call(site, 'POST', '/api/v1/packages', { body: { name: 'P', sourcePath: site.source } })).json<{ id: string }>();
+  const all = ['ABC/dp1', 'PRI/dp1', 'SEC/dp1', 'OTH/dp1'];
+  assert.equal((await call(site, 'POST', `/api/v1/packages/${id}/distribute`, { body: { dps: all } })).statusCode, 200);
+  const targetsNow = async (): Promise<string[]> => (await getTargets(site.db, id)).map((x) => `${x.site}/${x.dp}`).sort();
+
+  const elsewhere = await call(site, 'POST', `/api/v1/packages/${id}/undistribute`, { body: { dps: ['SEC/dp1', 'OTH/dp1'] } });
+  assert.equal(elsewhere.statusCode, 400);
+  assert.equal(errorOf(elsewhere).code, 'SITECAST_E_INVALID_VALUE');
+  assert.match(errorOf(elsewhere).message, /OTH\/dp1 belong to sites not below ABC/);
+  assert.doesNotMatch(errorOf(elsewhere).message, /SEC/);
+  assert.deepEqual(await targetsNow(), [...all].sort(), 'nothing changed');
+
+  const below = await call(site, 'POST', `/api/v1/packages/${id}/undistribute`, { body: { dps: ['SEC/dp1', 'PRI/dp1'] } });
+  assert.equal(below.statusCode, 200, below.body);
+  assert.deepEqual(await targetsNow(), ['ABC/dp1', 'OTH/dp1']);
 });
 
 test('packages: create, list, get, distribute, update, status', async (t) => {
