@@ -33,6 +33,7 @@ export { setDpStatus, deleteDpStatus,
   getPackageStatus, requestRefresh, listRefreshRequests, clearRefreshRequest, type DpStatus, type DpStatusUpdate } from './dpstatus.js';
 export {
   addStatusMessage,
+  deleteStatusMessagesBefore,
   listStatusMessages,
   type StatusMessage,
   type NewStatusMessage,

@@ -99,3 +99,25 @@ export async function listStatusMessages(site: SiteDb, filter: StatusMessageFilt
     text: r.text,
   }));
 }
+
+/**
+ * Deletes the status messages stamped before `before` (an ISO time), at most
+ * `batch` rows per statement so a large backlog never holds the database
+ * long; returns how many went.
+ */
+export async function deleteStatusMessagesBefore(site: SiteDb, before: string, options: { batch?: number } = {}): Promise<number> {
+  const cutoff = parseInput(isoTimeSchema, before, 'cutoff time');
+  const batch = options.batch ?? 5000;
+  let deleted = 0;
+  for (;;) {
+    const result = await guard(site, 'aged status messages', () =>
+      site.db
+        .deleteFrom('status_messages')
+        .where('id', 'in', (eb) => eb.selectFrom('status_messages').select('id').where('time', '<', cutoff).orderBy('time').limit(batch))
+        .executeTakeFirst(),
+    );
+    const n = Number(result.numDeletedRows);
+    deleted += n;
+    if (n < batch) return deleted;
+  }
+}

@@ -44,6 +44,8 @@ export const siteConfigSchema = z
     ]),
     /** Memory for the chunk frames the DPs served last, in MiB (default 256; 0: none kept). */
     dpChunkCacheMiB: z.number().int('a whole number of MiB').min(0).max(65_536).optional(),
+    /** Days a status message is kept (default 30; 0: kept for ever). The database monitor deletes older ones. */
+    statusMessageDays: z.number().int('a whole number of days').min(0).max(36_500).optional(),
   })
   .strict();
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseMonitor } from '../../src/components/dbmon/index.js';
-import { addDp, createPackage, readChanges, setTargets, updatePackage } from '../../src/db/index.js';
+import { addDp, addStatusMessage, createPackage, listStatusMessages, readChanges, setTargets, updatePackage } from '../../src/db/index.js';
 import { parsePkn } from '../../src/formats/pkn.js';
 import { eventually, newSite, openContext } from '../helpers/site.js';
 
@@ -65,4 +65,36 @@ test('rows left unacknowledged by a crash are delivered on the next start; close
   await mon.close();
   const log = await readFile(join(site.root, 'logs', 'smsdbmon.log'), 'utf8');
   assert.match(log, new RegExp(`${a.id}\\.PKN written`));
+});
+
+test('site maintenance: status messages older than statusMessageDays are deleted at start and then every period, newer ones kept; 0 keeps them all', async (t) => {
+  const site = await newSite(t);
+  const base = await openContext(site);
+  const day = 86_400_000;
+  const at = (daysAgo: number): string => new Date(Date.now() - daysAgo * day).toISOString();
+  const add = (daysAgo: number, text: string) => addStatusMessage(base.db, { severity: 'info', component: 'distmgr', site: 'CEN', text, time: at(daysAgo) });
+  for (let i = 0; i < 12; i++) await add(10 + i, `old ${i}`);
+  await add(6, 'six days');
+  await add(0, 'today');
+  const texts = async (): Promise<string[]> => (await listStatusMessages(base.db, { limit: 100 })).map((m) => m.text).sort();
+
+  // 0: kept for ever.
+  const forever = new DatabaseMonitor({ ...base, config: { ...base.config, statusMessageDays: 0 } }, { maintenanceMs: 50 });
+  await forever.start();
+  await new Promise((r) => setTimeout(r, 200));
+  await forever.close();
+  assert.equal((await texts()).length, 14);
+
+  const mon = new DatabaseMonitor({ ...base, config: { ...base.config, statusMessageDays: 7 } }, { maintenanceMs: 100 });
+  await mon.start();
+  site.defer(() => mon.close());
+  await eventually('aged messages deleted at start', async () => ((await texts()).length === 2 ? true : undefined));
+  assert.deepEqual(await texts(), ['six days', 'today']);
+  // Messages arriving later (a child's report of old events, say) go at the next period.
+  await add(8, 'reported late');
+  await eventually('deleted at the next period', async () => ((await texts()).includes('reported late') ? undefined : true));
+  await mon.close();
+  const log = await readFile(join(site.root, 'logs', 'smsdbmon.log'), 'utf8');
+  assert.match(log, /maintenance: 12 status messages older than 7 days \(before [0-9T:.Z-]+\) deleted/);
+  assert.match(log, /maintenance: 1 status messages older than 7 days/);
 });

@@ -4,6 +4,7 @@ import {
   addStatusMessage,
   createAdminToken,
   createPackage,
+  deleteStatusMessagesBefore,
   getLocalSite,
   getPackage,
   getPackageStatus,
@@ -179,4 +180,13 @@ eachBackend('admin tokens: stored hashed, verified, revoked', async (t, backend)
   assert.equal(await revokeAdminToken(site, reader.id), false);
   assert.equal(await verifyAdminToken(site, reader.token), undefined);
   assert.equal(await countRows(site, 'admin_tokens'), 1);
+});
+
+eachBackend('status messages: the aged ones deleted in batches, a cutoff that is not a time refused', async (t, backend) => {
+  const { site } = await fixture(t, backend);
+  for (let i = 0; i < 25; i++) await addStatusMessage(site, { severity: 'info', component: 'distmgr', site: 'CEN', text: `m${i}`, time: new Date(Date.UTC(2026, 0, 1 + i)).toISOString() });
+  assert.equal(await deleteStatusMessagesBefore(site, new Date(Date.UTC(2026, 0, 21)).toISOString(), { batch: 7 }), 20);
+  assert.deepEqual((await listStatusMessages(site, { limit: 100 })).map((m) => m.text).sort(), ['m20', 'm21', 'm22', 'm23', 'm24']);
+  await assert.rejects(deleteStatusMessagesBefore(site, 'last week'), (err: Error & { code?: string }) => err.code === 'SITECAST_E_INVALID_VALUE');
+  assert.equal((await listStatusMessages(site, { limit: 100 })).length, 5, 'nothing more deleted');
 });

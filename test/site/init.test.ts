@@ -131,6 +131,12 @@ test('loadSiteConfig refuses a missing, broken or invalid site.json with a named
   }
   await writeFile(join(dir, 'site.json'), JSON.stringify({ ...valid, dpChunkCacheMiB: 0 }));
   assert.equal((await loadSiteConfig(dir)).dpChunkCacheMiB, 0);
+  for (const bad of [-1, 2.5, '30', 40_000]) {
+    await writeFile(join(dir, 'site.json'), JSON.stringify({ ...valid, statusMessageDays: bad }));
+    await assert.rejects(loadSiteConfig(dir), named('SITECAST_E_SITE_CONFIG', /statusMessageDays/));
+  }
+  await writeFile(join(dir, 'site.json'), JSON.stringify({ ...valid, statusMessageDays: 0 }));
+  assert.equal((await loadSiteConfig(dir)).statusMessageDays, 0);
   await writeFile(join(dir, 'site.json'), JSON.stringify(valid));
   assert.equal((await loadSiteConfig(dir)).code, 'CEN');
 });

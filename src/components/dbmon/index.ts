@@ -1,4 +1,4 @@
-import { ackChangeIds, addStatusMessage, readChanges, type Change, type ChangeSubscription } from '../../db/index.js';
+import { ackChangeIds, addStatusMessage, deleteStatusMessagesBefore, readChanges, type Change, type ChangeSubscription } from '../../db/index.js';
 import { dropFiles } from '../../inbox/index.js';
 import { PKN_NAME, pknName, serializePkn } from '../../formats/pkn.js';
 import type { Component, SiteContext } from '../../site/context.js';
@@ -12,7 +12,12 @@ export interface DbMonitorOptions {
   batch?: number;
   /** Wait before listening again after the notification connection was lost (default 5000 ms). */
   relistenMs?: number;
+  /** Period of the site maintenance task (aged status messages), first run at start (default 1 hour). */
+  maintenanceMs?: number;
 }
+
+/** Days a status message is kept when site.json does not say. */
+export const DEFAULT_STATUS_MESSAGE_DAYS = 30;
 
 /**
  * The database monitor (SMS's SQL Monitor). Triggers in the site database
@@ -45,6 +50,9 @@ export class DatabaseMonitor implements Component {
   private subscription: ChangeSubscription | undefined;
   private listening: Promise<void> | undefined;
   private relisten: NodeJS.Timeout | undefined;
+  private readonly maintenanceMs: number;
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private maintaining: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: SiteContext,
@@ -54,6 +62,7 @@ export class DatabaseMonitor implements Component {
     this.pollMs = options.pollMs ?? 200;
     this.batch = options.batch ?? 500;
     this.relistenMs = options.relistenMs ?? 5000;
+    this.maintenanceMs = options.maintenanceMs ?? 3600_000;
   }
 
   start(): Promise<void> {
@@ -63,7 +72,32 @@ export class DatabaseMonitor implements Component {
     this.timer = setInterval(() => this.nudge(), this.pollMs);
     this.nudge();
     this.listen();
+    this.maintenanceTimer = setInterval(() => this.maintain(), this.maintenanceMs);
+    this.maintenanceTimer.unref();
+    this.maintain();
     return Promise.resolve();
+  }
+
+  /**
+   * The site maintenance task, as SMS's SQL Monitor ran them: status messages
+   * older than `statusMessageDays` (site.json, default 30) are deleted. A run
+   * that fails is logged and tried again at the next period.
+   */
+  private maintain(): void {
+    if (this.closing !== undefined || this.maintaining !== undefined) return;
+    const days = this.ctx.config.statusMessageDays ?? DEFAULT_STATUS_MESSAGE_DAYS;
+    if (days === 0) return;
+    const before = new Date(Date.now() - days * 86_400_000).toISOString();
+    this.maintaining = deleteStatusMessagesBefore(this.ctx.db, before)
+      .then(
+        (n) => {
+          if (n > 0) this.log.info(`maintenance: ${n} status messages older than ${days} days (before ${before}) deleted`);
+        },
+        (err: unknown) => this.log.error('maintenance: cannot delete aged status messages; will try again', err),
+      )
+      .finally(() => {
+        this.maintaining = undefined;
+      });
   }
 
   private listen(): void {
@@ -115,6 +149,8 @@ export class DatabaseMonitor implements Component {
   private async shutdown(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     if (this.relisten !== undefined) clearTimeout(this.relisten);
+    if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);
+    await this.maintaining;
     await this.listening;
     await this.subscription?.close();
     await this.running;
