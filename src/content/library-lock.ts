@@ -39,9 +39,13 @@ class SharedExclusive {
     }
   }
 
-  get idle(): boolean {
-    return !this.writer && this.readers === 0 && this.waiting.length === 0;
-  }
+  /**
+   * Callers inside `withLibrary` (holding, waiting, or woken and not yet
+   * back): the lock may be dropped only when none is left. `waiting` alone
+   * does not tell: a waiter woken by one holder's release has left it before
+   * it runs again, and another holder's release may look in between.
+   */
+  callers = 0;
 
   private next(): Promise<void> {
     return new Promise((done) => this.waiting.push(done));
@@ -64,9 +68,11 @@ export async function withLibrary<T>(library: string, mode: 'shared' | 'exclusiv
     lock = new SharedExclusive();
     locks.set(key, lock);
   }
+  lock.callers += 1;
   try {
     return await (mode === 'shared' ? lock.shared(fn) : lock.exclusive(fn));
   } finally {
-    if (lock.idle) locks.delete(key);
+    lock.callers -= 1;
+    if (lock.callers === 0) locks.delete(key);
   }
 }

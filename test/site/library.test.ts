@@ -105,3 +105,29 @@ test('markers of a process that is gone are removed and block nothing; a live on
   assert.equal(read, false);
   assert.deepEqual(await readdir(p.libraryMarkers), ['collect-4242-other.json'], 'the backup took its own marker away');
 });
+
+test('users that let go of the library in the same moment: a user that comes while the collection then runs still waits for it', async (t) => {
+  const p = await paths(t);
+  const done = gate();
+  const order: string[] = [];
+  // Three jobs that end on one event (say, one database answer), each with a little more or less to do after it.
+  const users = [0, 1, 0].map((steps, i) =>
+    usingSiteLibrary(p, async () => {
+      await done.opened;
+      for (let s = 0; s < steps; s++) await Promise.resolve();
+      order.push(`use ${i} end`);
+    }),
+  );
+  const collecting = collectingSiteLibrary(p, async () => {
+    order.push('collect');
+    await tick();
+    order.push('collect end');
+  });
+  await tick(10);
+  done.open();
+  await Promise.all(users);
+  await tick(10);
+  const later = usingSiteLibrary(p, async () => void order.push('later use'));
+  await Promise.all([collecting, later]);
+  assert.deepEqual(order.slice(3), ['collect', 'collect end', 'later use']);
+});
