@@ -345,7 +345,10 @@ test('site library: an update leaves the replaced version to a collection; the c
   for (const m of [a1, a2, b2]) for (const c of await chunksOf(m)) b1Chunks.delete(c);
   assert.ok(b1Chunks.size > 0, 'B version 1 has chunks of its own');
 
-  await eventually('B version 1 collected', async () => ((await hasManifest(lib, b1)) ? undefined : true));
+  // The collection removes the manifest first, then the chunks: done when it says so in the log.
+  const collected = /site library: 1 versions no longer in use removed \(\d+ chunks, \d+ bytes freed; 3 versions kept/;
+  await eventually('B version 1 collected', async () => (collected.test(await readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8')) ? true : undefined));
+  assert.ok(!(await hasManifest(lib, b1)), 'B version 1 is gone');
   for (const m of [a1, a2, b2]) assert.ok(await hasManifest(lib, m), `${m} kept`);
   for (const c of b1Chunks) assert.ok(!existsSync(chunkPath(lib.dir, c)), `chunk ${c} only B version 1 used is gone`);
   const verified = await verifyLibrary(join(site.root, 'library'));
