@@ -4,7 +4,7 @@ import { appendFile, chmod, readFile, readdir, rm, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { loadManifest, openLibrary } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
-import { getTargets } from '../../src/db/index.js';
+import { getPackage, getTargets } from '../../src/db/index.js';
 import { getHolding, getSent, listSiteNodes, listWanted } from '../../src/db/hierarchy.js';
 import { describeTree, makeTree, randomBytesFrom } from '../helpers/fixtures.js';
 import { api, startLab } from '../helpers/hierarchy.js';
@@ -207,4 +207,29 @@ test('undistribute at the centre takes a package off DPs of sites below: each si
   assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['SEC/dp1'] })).status, 200);
   await eventually('SEC installed again', async () => allAt(await statusAtCentral(lab, id), 1, 2), 60_000);
   assert.deepEqual(await describeTree(share('sec')), await describeTree(src));
+});
+
+test('a withdrawal made while the content is still on its way to the child does not overtake it: the child ends without the package on its DP', async (t) => {
+  const lab = await startLab(t, ['CEN', 'PRI']);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  assert.equal((await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, 'dp-pri'), site: 'PRI' })).status, 201);
+  await eventually('PRI has its DP', async () => ((await api(pri, 'GET', '/api/v1/dps')).json as { dps: { site: string }[] }).dps.some((d) => d.site === 'PRI') || undefined);
+  // A slow link: the content takes seconds, while a withdrawal is a few bytes.
+  const slow = await api(cen, 'PUT', '/api/v1/addresses/PRI', { rates: ['1024KB/s'] });
+  assert.equal(slow.status, 200, JSON.stringify(slow.json));
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'overtake');
+  const id = ((await api(cen, 'POST', '/api/v1/packages', { name: 'Overtaken', sourcePath: src, version: '1.0' })).json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
+  await eventually('the content on its way to PRI', async () => ((await getSent(cen.handle.ctx.db, 'PRI', id)) !== undefined ? true : undefined), 30_000);
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/undistribute`, { dps: ['PRI/dp1'] })).status, 200);
+  await eventually('CEN sent the withdrawal', async () => ((await getSent(cen.handle.ctx.db, 'PRI', id)) === undefined ? true : undefined), 30_000);
+
+  await eventually('PRI received the package', async () => ((await getPackage(pri.handle.ctx.db, id)) !== undefined ? true : undefined), 60_000);
+  await eventually(
+    'PRI holds no target and no share of it',
+    async () => ((await getTargets(pri.handle.ctx.db, id)).length === 0 && (await readdir(join(lab.dir, 'dp-pri', 'SMSPKG')).catch(() => [])).length === 0 ? true : undefined),
+    30_000,
+  );
 });

@@ -194,7 +194,7 @@ export class SenderComponent implements Component {
         this.active.delete(p.name);
         this.wake();
       });
-    this.active.set(p.name, { to, priority: p.request.priority, run });
+    this.active.set(p.name, { to, priority: p.request.priority, package: p.request.package, run });
   }
 
   private readonly defaultTarget = async (code: string, address: Address): Promise<SendTarget> => {

@@ -17,6 +17,8 @@ export interface Pending {
 export interface Active {
   to: string;
   priority: SendRequest['priority'];
+  /** The package the request is about (null or absent: a status report or site definitions). */
+  package?: string | null;
 }
 
 const RANK = { high: 0, medium: 1, low: 2 } as const;
@@ -27,6 +29,12 @@ export function byPriorityThenAge(a: Pending, b: Pending): number {
   if (r !== 0) return r;
   if (a.request.created !== b.request.created) return a.request.created < b.request.created ? -1 : 1;
   return a.request.id < b.request.id ? -1 : a.request.id > b.request.id ? 1 : 0;
+}
+
+/** Made before: by `created`, then id (priority left aside). */
+function madeBefore(a: Pending, b: Pending): boolean {
+  if (a.request.created !== b.request.created) return a.request.created < b.request.created;
+  return a.request.id < b.request.id;
 }
 
 /** The address in force for a site that has no row yet: open all week, unlimited, defaults for the rest. */
@@ -80,19 +88,35 @@ export interface PickResult {
  * priority while a higher one for the same address is sending or waiting to
  * start, so once a window opens every high request goes before any low one.
  * Addresses are independent: one that is closed, paused or down holds only
- * its own requests.
+ * its own requests. Requests about one package to one site go one at a
+ * time, in the order they were made: the site applies what arrives in the
+ * order it arrives, and a small later one (a withdrawal, a definition) must
+ * not overtake a larger earlier one still on its way, or waiting for a retry.
  */
 export function pick(input: PickInput): PickResult {
   const now = input.now.getTime();
   let nextDue: number | undefined;
   const inFlight = new Map<string, { count: number; top: number }>();
+  const sending = new Set<string>();
   for (const a of input.active.values()) {
     const cur = inFlight.get(a.to) ?? { count: 0, top: 3 };
     inFlight.set(a.to, { count: cur.count + 1, top: Math.min(cur.top, RANK[a.priority]) });
+    if (a.package != null) sending.add(`${a.to}/${a.package}`);
+  }
+  const first = new Map<string, Pending>();
+  for (const p of input.pending) {
+    if (p.request.package === null || input.active.has(p.name)) continue;
+    const key = `${p.request.to}/${p.request.package}`;
+    const cur = first.get(key);
+    if (cur === undefined || madeBefore(p, cur)) first.set(key, p);
   }
   const eligible: Pending[] = [];
   for (const p of input.pending) {
     if (input.active.has(p.name)) continue;
+    if (p.request.package !== null) {
+      const key = `${p.request.to}/${p.request.package}`;
+      if (sending.has(key) || first.get(key) !== p) continue;
+    }
     const due = p.status?.nextRetry == null ? 0 : Date.parse(p.status.nextRetry);
     if (due > now) {
       nextDue = Math.min(nextDue ?? due, due);

@@ -38,6 +38,7 @@ export async function sitePair(t: Ctx): Promise<Pair> {
 }
 
 let counter = 0;
+let packages = 0;
 
 /** A tosend file of `bytes` random bytes at the sender and its request. */
 export async function makeRequest(
@@ -61,7 +62,8 @@ export async function makeRequest(
     bytes,
     sha256: createHash('sha256').update(data).digest('hex'),
     kind: 'package',
-    package: 'CEN00001',
+    // Requests about one package go one at a time: unrelated requests are about packages of their own.
+    package: `CEN${(++packages).toString(16).toUpperCase().padStart(5, '0')}`,
     ...over,
   });
   return { req, file, data };

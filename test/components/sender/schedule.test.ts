@@ -55,6 +55,31 @@ test('pick: a closed window holds, a high-only window lets high through, then hi
   assert.deepEqual(paused.start, []);
 });
 
+test('pick: requests about one package to one site go one at a time, oldest first, even past a retry wait or a higher priority; other packages and sites flow', () => {
+  const base: Address = { to: 'PRI', sender: 'lan', path: '/r', schedule: OPEN_WEEK, rateLimit: Array(24).fill(null), pulse: null, maxConcurrent: 4, retries: 3, retryDelaySeconds: 1, paused: false, bytesSent: 0, currentRate: 0, lastError: null, createdAt: '', updatedAt: '' };
+  const about = (id: string, pkg: string, created: string, priority: SendRequest['priority'] = 'medium', to = 'PRI'): Pending => {
+    const p = pending(id, priority, created, to);
+    return { ...p, request: { ...p.request, package: pkg } };
+  };
+  const content = about('content', 'CEN00001', '2026-01-01T00:00:01Z');
+  const withdrawal = about('withdrawal', 'CEN00001', '2026-01-01T00:00:02Z', 'high');
+  const other = about('other', 'CEN00002', '2026-01-01T00:00:03Z');
+  const elsewhere = about('elsewhere', 'CEN00001', '2026-01-01T00:00:04Z', 'medium', 'SEC');
+  const now = new Date('2026-01-01T01:00:00Z');
+  const addresses = new Map([
+    ['PRI', base],
+    ['SEC', { ...base, to: 'SEC' }],
+  ]);
+  const run = (pending: Pending[], active = new Map()): string[] => pick({ pending, active, addresses, holds: new Map(), now }).start.map((p) => p.request.id);
+  assert.deepEqual(run([withdrawal, content, other, elsewhere]), ['content', 'other', 'elsewhere'], 'the withdrawal waits for the content made before it');
+  assert.deepEqual(run([withdrawal, other], new Map([['content.SRS', { to: 'PRI', priority: 'medium', package: 'CEN00001' }]])), ['other'], 'and while the content is on its way');
+  const retrying: Pending = { ...content, name: 'content.SRS', status: { state: 'retrying', bytesSent: 0, bytesTotal: 1, attempts: 1, nextRetry: '2026-01-01T02:00:00Z', lastError: 'refused', updated: '2026-01-01T00:59:00Z' } };
+  const waiting = pick({ pending: [retrying, withdrawal, other], active: new Map(), addresses, holds: new Map(), now });
+  assert.deepEqual(waiting.start.map((p) => p.request.id), ['other'], 'and while the content waits for its retry');
+  assert.equal(waiting.nextDue, Date.parse('2026-01-01T02:00:00Z'));
+  assert.deepEqual(run([withdrawal, other]), ['withdrawal'], 'then it goes (high, so before the medium one)');
+});
+
 test('a closed window holds every request; once it opens every high one arrives before any low one', async (t) => {
   const p = await sitePair(t);
   const recv = p.pri.paths.despoolrReceive;
