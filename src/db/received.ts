@@ -84,10 +84,12 @@ export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition)
       for (const t of def.targets) {
         if (had.has(`${t.site}/${t.dp}`)) continue;
         await trx.insertInto('package_targets').values({ package_id: def.id, site_code: t.site, dp_name: t.dp }).execute();
+        // A row already there: the DP was targeted again before the package was taken off it (a withdrawal and a
+        // new definition applied back to back). The parent forgot its copy of the row; a new message sends it up again.
         await trx
           .insertInto('package_dp_status')
           .values({ package_id: def.id, site_code: t.site, dp_name: t.dp, state: 'pending', source_version: 0, retry_count: 0, updated_at: now })
-          .onConflict((oc) => oc.columns(['package_id', 'site_code', 'dp_name']).doNothing())
+          .onConflict((oc) => oc.columns(['package_id', 'site_code', 'dp_name']).doUpdateSet({ last_message: 'targeted again by the parent site', updated_at: now }))
           .execute();
       }
       return { created: old === undefined, previousVersion: held };

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { chunkPath } from '../../src/content/store.js';
 import { extractManifest } from '../../src/content/extract.js';
 import { importArchive } from '../../src/content/import.js';
-import { ackChanges, getPackage, getPackageStatus, listStatusMessages, openSiteDb, readChanges, setTargets, updatePackage } from '../../src/db/index.js';
+import { ackChanges, addDp, getPackage, getPackageStatus, listStatusMessages, openSiteDb, readChanges, setDpStatus, setTargets, updatePackage } from '../../src/db/index.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
-import { setHolding, upsertSite } from '../../src/db/hierarchy.js';
+import { recordSent, setHolding, upsertSite } from '../../src/db/hierarchy.js';
 import { verifyLibrary } from '../../src/content/verify.js';
 import { serializePkn } from '../../src/formats/pkn.js';
 import type { SiteContext } from '../../src/site/context.js';
@@ -365,4 +365,43 @@ test('site library: an update leaves the replaced version to a collection; the c
   await eventually('A version 1 collected after the restart', async () => ((await hasManifest(lib, a1)) ? undefined : true));
   assert.ok(await hasManifest(lib, a2));
   assert.deepEqual((await getPackageStatus(again.ctx.db, a.id)).map((s) => [s.state, s.sourceVersion]), [['installed', 2]]);
+});
+
+test('undistribute of a DP of a child site, then distribute again before the Scheduler sent anything: the child is told nothing new, and the row its last report gave stays', async (t) => {
+  const site = await newSite(t);
+  // No Scheduler: what Distribution Manager asks of it waits, as behind a busy Scheduler.
+  const h = await startSite(site.root, { ...FAST, without: ['replmgr', 'scheduler'] });
+  site.defer(() => h.close());
+  const src = join(site.dir, 'src');
+  await makeTree(src, 'child');
+  await upsertSite(h.ctx.db, { code: 'PRI', name: 'Primary', parentCode: 'CEN', publicKey: null, url: null });
+  await addDp(h.ctx.db, { site: 'PRI', name: 'dp1', path: '/srv/pri/dp1' });
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1']);
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  const both = [
+    { site: 'CEN', dp: 'DP1' },
+    { site: 'PRI', dp: 'dp1' },
+  ];
+  await setTargets(h.ctx.db, pkg.id, both);
+  // What PRI reported, and what this site sent it.
+  await setDpStatus(h.ctx.db, { packageId: pkg.id, site: 'PRI', dp: 'dp1', state: 'installed', sourceVersion: 1, lastMessage: 'source version 1 installed' });
+  await recordSent(h.ctx.db, { site: 'PRI', packageId: pkg.id, sourceVersion: 1, definition: 'b'.repeat(64), sendId: 'P-sent', bytes: 1, sentAt: new Date().toISOString() });
+  const log = join(site.root, 'logs', 'distmgr.log');
+  const requests = async (): Promise<number> => ((await readFile(log, 'utf8')).match(new RegExp(`${pkg.id}: ${pkg.id}\\.RPT written`, 'g')) ?? []).length;
+  const jobDone = async (before: number): Promise<void> => {
+    await eventually('a replication request written', async () => ((await requests()) > before ? true : undefined), 15_000);
+    await eventually('the job done', async () => ((await readdir(join(site.root, 'inboxes', 'distmgr.box'))).includes(`${pkg.id}.PKN`) ? undefined : true), 15_000);
+  };
+
+  let before = await requests();
+  await setTargets(h.ctx.db, pkg.id, [{ site: 'CEN', dp: 'DP1' }]);
+  h.ctx.wake('dbmon');
+  await jobDone(before);
+  before = await requests();
+  await setTargets(h.ctx.db, pkg.id, both);
+  h.ctx.wake('dbmon');
+  await jobDone(before);
+  // The Scheduler will find the definition PRI already has and send nothing: PRI's row never changes, so only the one kept here is right.
+  const row = (await getPackageStatus(h.ctx.db, pkg.id)).find((r) => r.site === 'PRI');
+  assert.deepEqual([row?.state, row?.sourceVersion], ['installed', 1]);
 });

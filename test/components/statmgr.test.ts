@@ -6,7 +6,7 @@ import { EMPTY_STATE, type HoldingsCache, LATE_COMMIT_WINDOW_MS, type ReportStat
 import { openLibrary } from '../../src/content/library.js';
 import { addDp, createPackage, deleteDpStatus, setDpStatus, setTargets } from '../../src/db/index.js';
 import { clearWanted, recordWanted, setLocalSite, upsertSite } from '../../src/db/hierarchy.js';
-import { storeReceivedPackage } from '../../src/db/received.js';
+import { storeReceivedPackage, withdrawReceivedPackage } from '../../src/db/received.js';
 import { newSite, openContext } from '../helpers/site.js';
 
 const MANIFEST = 'a'.repeat(64);
@@ -93,6 +93,37 @@ test('statmgr: a row deleted (package taken off the DP) is forgotten at the next
   const again = await collectReport(ctx, gone.next);
   assert.deepEqual(again.status?.dps.map((d) => [d.dp, d.state, d.sourceVersion]), [[key.dp, 'installed', 1]]);
   assert.deepEqual((await collectReport(ctx, again.next)).status?.dps ?? [], [], 'and only once');
+});
+
+test('statmgr: a withdrawal and a definition applied back to back leave the DP as it was, and its row goes up again for a parent that forgot its copy', async (t) => {
+  const { ctx, ids, names } = await childSite(t, 1, 1);
+  const key = { packageId: ids[0] as string, site: 'PRI', dp: names[0] as string };
+  await setDpStatus(ctx.db, { ...key, state: 'installed', sourceVersion: 1, lastMessage: 'source version 1 installed' });
+  const first = await collectReport(ctx, EMPTY_STATE);
+  assert.ok(first.status?.dps.some((d) => d.dp === key.dp && d.state === 'installed'));
+  // The parent undistributed the DP (and forgot its row), then distributed it again: both bundles arrive before
+  // this site's Distribution Manager looks, so the DP keeps the package and its row would not change.
+  await withdrawReceivedPackage(ctx.db, key.packageId);
+  const def = {
+    id: key.packageId,
+    name: 'package 1',
+    version: '1',
+    sourcePath: '/src',
+    sourceVersion: 1,
+    priority: 'medium' as const,
+    programs: [],
+    manifest: MANIFEST,
+    targets: [{ site: 'PRI', dp: key.dp }],
+    dps: [],
+    sites: [],
+  };
+  await storeReceivedPackage(ctx.db, def);
+  const again = await collectReport(ctx, first.next);
+  assert.deepEqual(again.status?.dps.map((d) => [d.dp, d.state, d.sourceVersion]), [[key.dp, 'installed', 1]], 'the row goes up again');
+  assert.deepEqual((await collectReport(ctx, again.next)).status?.dps ?? [], [], 'once');
+  // A definition that leaves the target where it was changes nothing.
+  await storeReceivedPackage(ctx.db, def);
+  assert.deepEqual((await collectReport(ctx, again.next)).status?.dps ?? [], []);
 });
 
 test('statmgr: a row stamped before the cursor but committed after the last look (a late commit) is still reported; one older than the window is the documented limit', async (t) => {

@@ -29,6 +29,7 @@ import { type PackageState, readState, writeState } from './state.js';
 import { forEachBounded } from '../../content/concurrency.js';
 import { isReceived, receivedState } from './received.js';
 import { requestReplication } from './replicate.js';
+import { childToward, getSent, listSiteNodes } from '../../db/hierarchy.js';
 
 export interface DistributionSettings {
   /** DPs of one package installed at once. */
@@ -172,15 +173,22 @@ async function installAndPublish(job: PackageJob, pkg: Package, state: PackageSt
 }
 
 /**
- * DPs of sites below this one that the package no longer targets: the site
- * that holds each takes the package off it (the withdrawal travels down), and
- * this site stops showing them.
+ * DPs of sites below this one that the package no longer targets, toward a
+ * child that was never sent the package (or was sent its withdrawal): this
+ * site stops showing them. Toward a child that was sent it, the Scheduler
+ * forgets the row when it sends the new definition or the withdrawal: should
+ * the DP be targeted again before then, nothing is sent, the child's row does
+ * not change, and the one here is the only copy of it.
  */
 async function forgetRemoteUntargeted(job: PackageJob, packageId: string): Promise<void> {
   const { ctx, log } = job;
   const targeted = new Set((await getTargets(ctx.db, packageId)).map((t) => `${t.site}/${t.dp}`));
-  for (const s of await getPackageStatus(ctx.db, packageId)) {
-    if (s.site === ctx.siteCode || targeted.has(`${s.site}/${s.dp}`)) continue;
+  const rows = (await getPackageStatus(ctx.db, packageId)).filter((s) => s.site !== ctx.siteCode && !targeted.has(`${s.site}/${s.dp}`));
+  if (rows.length === 0) return;
+  const sites = await listSiteNodes(ctx.db);
+  for (const s of rows) {
+    const child = childToward(sites, ctx.siteCode, s.site);
+    if (child !== undefined && (await getSent(ctx.db, child, packageId)) !== undefined) continue;
     await deleteDpStatus(ctx.db, { packageId, site: s.site, dp: s.dp });
     log.info(`${packageId}: no longer targets ${s.site}/${s.dp}; its site takes it off`);
   }

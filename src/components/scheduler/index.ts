@@ -9,7 +9,7 @@ import { Inbox, type InboxEntry } from '../../inbox/index.js';
 import type { Component, SiteContext } from '../../site/context.js';
 import { InboxLifecycle, inboxHooks } from '../inbox-component.js';
 import type { ComponentLog } from '../../site/log.js';
-import { buildPackageBundle, planPackage } from './package-bundle.js';
+import { buildPackageBundle, forgetUntargetedBelow, planPackage } from './package-bundle.js';
 import { usingSiteLibrary } from '../../site/library.js';
 
 export interface SchedulerOptions {
@@ -97,6 +97,7 @@ export class Scheduler implements Component {
       kind: 'package',
       package: job.package,
     });
+    await forgetUntargetedBelow(this.ctx, this.log, job.package, job.to);
     // A withdrawal is the last word to that site about the package: it is not asked about it again.
     if (built.withdrawal) await forgetSent(this.ctx.db, job.to, job.package);
     else {

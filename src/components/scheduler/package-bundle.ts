@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { buildDelta } from '../../content/delta.js';
 import { hasManifest } from '../../content/library.js';
 import { packManifest } from '../../content/pack.js';
-import { getPackage, getTargets, listDps, type Package } from '../../db/index.js';
+import { deleteDpStatus, getPackage, getPackageStatus, getTargets, listDps, type Package } from '../../db/index.js';
 import { ancestry, getHolding, getSent, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
 import { SitecastError } from '../../errors.js';
 import { type BundleHeader, type PackageDefinition, writeBundle } from '../../formats/bundle.js';
 import type { Minijob } from '../../formats/replication.js';
 import type { SiteContext } from '../../site/context.js';
+import type { ComponentLog } from '../../site/log.js';
 
 type PackageJob = Extract<Minijob, { kind: 'package' }>;
 
@@ -137,5 +138,22 @@ export async function buildPackageBundle(ctx: SiteContext, job: PackageJob, plan
     };
   } finally {
     await rm(work, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * The definition or withdrawal just sent tells `to` which of its DPs (and
+ * those below it) the package no longer targets; that site takes it off them
+ * and stops reporting them, so their rows here go now. Not before: a DP
+ * targeted again before anything was sent keeps its row (see
+ * distmgr/package.ts, forgetRemoteUntargeted).
+ */
+export async function forgetUntargetedBelow(ctx: SiteContext, log: ComponentLog, packageId: string, to: string): Promise<void> {
+  const sites = await listSiteNodes(ctx.db);
+  const targeted = new Set((await getTargets(ctx.db, packageId)).map((t) => `${t.site}/${t.dp}`));
+  for (const s of await getPackageStatus(ctx.db, packageId)) {
+    if (!isAtOrBelow(sites, s.site, to) || targeted.has(`${s.site}/${s.dp}`)) continue;
+    await deleteDpStatus(ctx.db, { packageId, site: s.site, dp: s.dp });
+    log.info(`${packageId}: no longer targets ${s.site}/${s.dp}; ${to} takes it off`);
   }
 }
