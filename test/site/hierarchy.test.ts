@@ -233,3 +233,27 @@ test('a withdrawal made while the content is still on its way to the child does 
     30_000,
   );
 });
+
+test('undistribute, then distribute again, while the content is still on its way: the second definition is not lost behind the first send of the same definition, and the child ends with the package', async (t) => {
+  const lab = await startLab(t, ['CEN', 'PRI']);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  assert.equal((await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, 'dp-pri'), site: 'PRI' })).status, 201);
+  await eventually('PRI has its DP', async () => ((await api(pri, 'GET', '/api/v1/dps')).json as { dps: { site: string }[] }).dps.some((d) => d.site === 'PRI') || undefined);
+  assert.equal((await api(cen, 'PUT', '/api/v1/addresses/PRI', { rates: ['1024KB/s'] })).status, 200);
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'toggle');
+  const id = ((await api(cen, 'POST', '/api/v1/packages', { name: 'Toggled', sourcePath: src, version: '1.0' })).json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
+  const first = await eventually('the content on its way to PRI', async () => getSent(cen.handle.ctx.db, 'PRI', id), 30_000);
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/undistribute`, { dps: ['PRI/dp1'] })).status, 200);
+  await eventually('the withdrawal queued', async () => ((await getSent(cen.handle.ctx.db, 'PRI', id)) === undefined ? true : undefined), 30_000);
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
+  const again = await eventually('the definition queued again', async () => getSent(cen.handle.ctx.db, 'PRI', id), 30_000);
+  assert.equal(again.definition, first.definition, 'the same definition as the first send');
+
+  await eventually('CEN shows PRI/dp1 installed', async () => allAt(await statusAtCentral(lab, id), 1, 1), 60_000);
+  assert.deepEqual(await getTargets(pri.handle.ctx.db, id), [{ site: 'PRI', dp: 'dp1' }]);
+  assert.deepEqual(await describeTree(join(lab.dir, 'dp-pri', 'SMSPKG', id)), await describeTree(src));
+  assert.deepEqual(await readdir(join(cen.root, 'inboxes', 'schedule.box', 'outboxes', 'http', 'bad')).catch(() => []), [], 'no send request refused');
+});

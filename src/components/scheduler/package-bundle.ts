@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildDelta } from '../../content/delta.js';
@@ -8,7 +9,8 @@ import { deleteDpStatus, getPackage, getPackageStatus, getTargets, listDps, type
 import { ancestry, getHolding, getSent, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
 import { SitecastError } from '../../errors.js';
 import { type BundleHeader, type PackageDefinition, writeBundle } from '../../formats/bundle.js';
-import type { Minijob } from '../../formats/replication.js';
+import { type Minijob, stampedName } from '../../formats/replication.js';
+import { SENDER_KINDS, SRQ_SUFFIX, SRS_SUFFIX, outboxDir } from '../../formats/srq.js';
 import type { SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
 
@@ -99,10 +101,27 @@ function definitionHash(definition: PackageDefinition): string {
   return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }
 
+/**
+ * The id of a bundle: the same for the same version and definition, so a
+ * minijob built again after a crash replaces what it wrote. Not while a send
+ * request of that id waits or is sent (the definition went before, was
+ * changed, and is back: undistribute, then distribute again): its file must
+ * stay as it is until sent, and the sender removes it then, so this bundle
+ * gets an id of its own.
+ */
+async function freeId(ctx: SiteContext, id: string): Promise<string> {
+  for (const kind of SENDER_KINDS) {
+    for (const name of [`${id}${SRQ_SUFFIX}`, `${id}${SRS_SUFFIX}`]) {
+      if (existsSync(join(outboxDir(ctx.paths, kind), name))) return stampedName(id);
+    }
+  }
+  return id;
+}
+
 /** Builds the bundle of a planned package into `schedule.box/tosend/<id>.bundle`. */
 export async function buildPackageBundle(ctx: SiteContext, job: PackageJob, plan: Exclude<PackagePlan, { skip: string }>, signal: AbortSignal): Promise<BuiltBundle> {
   const def = plan.definition;
-  const id = `P-${def.id}-${job.to}-v${def.sourceVersion}-${plan.hash.slice(0, 8)}`;
+  const id = await freeId(ctx, `P-${def.id}-${job.to}-v${def.sourceVersion}-${plan.hash.slice(0, 8)}`);
   const file = `${id}.bundle`;
   const work = join(ctx.paths.scheduleToSend, `.${id}.archive.tmp`);
   const content = plan.held ? 'none' : plan.base === null ? 'full' : 'delta';
