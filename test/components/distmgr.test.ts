@@ -382,18 +382,21 @@ test('undistribute of a DP of a child site, then distribute again before the Sch
     { site: 'CEN', dp: 'DP1' },
     { site: 'PRI', dp: 'dp1' },
   ];
-  await setTargets(h.ctx.db, pkg.id, both);
-  // What PRI reported, and what this site sent it.
-  await setDpStatus(h.ctx.db, { packageId: pkg.id, site: 'PRI', dp: 'dp1', state: 'installed', sourceVersion: 1, lastMessage: 'source version 1 installed' });
-  await recordSent(h.ctx.db, { site: 'PRI', packageId: pkg.id, sourceVersion: 1, definition: 'b'.repeat(64), sendId: 'P-sent', bytes: 1, sentAt: new Date().toISOString() });
   const log = join(site.root, 'logs', 'distmgr.log');
-  const requests = async (): Promise<number> => ((await readFile(log, 'utf8')).match(new RegExp(`${pkg.id}: ${pkg.id}\\.RPT written`, 'g')) ?? []).length;
+  const requests = async (): Promise<number> => ((await readFile(log, 'utf8').catch(() => '')).match(new RegExp(`${pkg.id}: ${pkg.id}\\.RPT written`, 'g')) ?? []).length;
   const jobDone = async (before: number): Promise<void> => {
     await eventually('a replication request written', async () => ((await requests()) > before ? true : undefined), 15_000);
     await eventually('the job done', async () => ((await readdir(join(site.root, 'inboxes', 'distmgr.box'))).includes(`${pkg.id}.PKN`) ? undefined : true), 15_000);
   };
-
   let before = await requests();
+  await setTargets(h.ctx.db, pkg.id, both);
+  h.ctx.wake('dbmon');
+  await jobDone(before);
+  // What PRI reported, and what this site sent it.
+  await setDpStatus(h.ctx.db, { packageId: pkg.id, site: 'PRI', dp: 'dp1', state: 'installed', sourceVersion: 1, lastMessage: 'source version 1 installed' });
+  await recordSent(h.ctx.db, { site: 'PRI', packageId: pkg.id, sourceVersion: 1, definition: 'b'.repeat(64), sendId: 'P-sent', bytes: 1, sentAt: new Date().toISOString() });
+
+  before = await requests();
   await setTargets(h.ctx.db, pkg.id, [{ site: 'CEN', dp: 'DP1' }]);
   h.ctx.wake('dbmon');
   await jobDone(before);
