@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SitecastError, ioError } from '../errors.js';
@@ -154,16 +154,24 @@ async function createWhole(path: string, text: string): Promise<boolean> {
  */
 async function retire(path: string, stale: string): Promise<void> {
   const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
+  // Synchronous from the move to the put-back: an await in between let another starter of this process create a
+  // lock while the one moved aside was live, and both won.
   try {
-    await rename(path, aside);
+    renameSync(path, aside);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw ioError(`cannot take over ${path}`, err);
   }
   try {
-    if ((await readFile(aside, 'utf8')) !== stale) await link(aside, path).catch(() => undefined);
+    if (readFileSync(aside, 'utf8') !== stale) {
+      try {
+        linkSync(aside, path);
+      } catch {
+        // another starter made a lock meanwhile: it stands
+      }
+    }
   } finally {
-    await rm(aside, { force: true });
+    rmSync(aside, { force: true });
   }
 }
 
