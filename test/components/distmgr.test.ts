@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chunkPath } from '../../src/content/store.js';
 import { extractManifest } from '../../src/content/extract.js';
+import { ingestTree } from '../../src/content/ingest.js';
 import { importArchive } from '../../src/content/import.js';
 import { ackChanges, addDp, getPackage, getPackageStatus, listStatusMessages, openSiteDb, readChanges, setDpStatus, setTargets, updatePackage } from '../../src/db/index.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
@@ -311,7 +312,7 @@ test('the package archive cannot be written (smspkg is not a folder): the DPs ar
   await eventually('instruction files at the MP', async () => ((await readdir(join(site.root, 'mp', 'pkginfo'))).length === 3 ? true : undefined), 15_000);
 });
 
-test('site library: an update leaves the replaced version to a collection; the current versions and a version a child site holds stay, and what stays is whole', async (t) => {
+test('site library: a version two updates old goes to a collection; the current and the previous version of each package and a version a child site holds stay, and what stays is whole', async (t) => {
   const site = await newSite(t);
   const srcA = join(site.dir, 'srcA');
   const srcB = join(site.dir, 'srcB');
@@ -327,44 +328,55 @@ test('site library: an update leaves the replaced version to a collection; the c
   const b1 = await manifestOf(b.id);
   const lib = await openLibrary(join(site.root, 'library'));
   const chunksOf = async (m: string): Promise<Set<string>> => new Set((await loadManifest(lib, m)).entries.flatMap((e) => (e.type === 'file' ? e.chunks.map((c) => c.hash) : [])));
+  const log = (): Promise<string> => readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8');
   // A child site holds A's first version: the base of the delta it is sent next.
   await upsertSite(h.ctx.db, { code: 'PRI', name: 'Primary', parentCode: 'CEN', publicKey: null, url: null });
   await setHolding(h.ctx.db, { site: 'PRI', packageId: a.id, sourceVersion: 1, manifest: a1 });
-
-  for (const [src, pkg] of [[srcA, a], [srcB, b]] as const) {
-    await writeFile(join(src, 'bin/tool'), textBytes(`${pkg.id} version two`, 200_000));
-    await rm(join(src, 'lib/big.bin'));
+  const update = async (src: string, pkg: { id: string }, version: number): Promise<string> => {
+    await writeFile(join(src, 'bin/tool'), textBytes(`${pkg.id} version ${version}`, 200_000));
+    await rm(join(src, 'lib/big.bin'), { force: true });
     await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
-  }
-  h.ctx.wake('dbmon');
-  await statusWhen(h.ctx, a.id, (s) => s.state === 'installed' && s.sourceVersion === 2);
-  await statusWhen(h.ctx, b.id, (s) => s.state === 'installed' && s.sourceVersion === 2);
-  const a2 = await manifestOf(a.id);
-  const b2 = await manifestOf(b.id);
-  const b1Chunks = await chunksOf(b1);
-  for (const m of [a1, a2, b2]) for (const c of await chunksOf(m)) b1Chunks.delete(c);
-  assert.ok(b1Chunks.size > 0, 'B version 1 has chunks of its own');
+    h.ctx.wake('dbmon');
+    await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed' && s.sourceVersion === version);
+    return manifestOf(pkg.id);
+  };
 
+  // One update each: every first version is still the previous one, nothing goes.
+  const a2 = await update(srcA, a, 2);
+  const b2 = await update(srcB, b, 2);
+  for (const m of [a1, a2, b1, b2]) assert.ok(await hasManifest(lib, m), `${m} kept after one update`);
+
+  // B again: its first version is two updates old and held by nobody.
+  const b3 = await update(srcB, b, 3);
+  const b1Chunks = await chunksOf(b1);
+  for (const m of [a1, a2, b2, b3]) for (const c of await chunksOf(m)) b1Chunks.delete(c);
+  assert.ok(b1Chunks.size > 0, 'B version 1 has chunks of its own');
   // The collection removes the manifest first, then the chunks: done when it says so in the log.
-  const collected = /site library: 1 versions no longer in use removed \(\d+ chunks, \d+ bytes freed; 3 versions kept/;
-  await eventually('B version 1 collected', async () => (collected.test(await readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8')) ? true : undefined));
+  const collected = /site library: 1 versions no longer in use removed \(\d+ chunks, \d+ bytes freed; 4 versions kept/;
+  await eventually('B version 1 collected', async () => (collected.test(await log()) ? true : undefined));
   assert.ok(!(await hasManifest(lib, b1)), 'B version 1 is gone');
-  for (const m of [a1, a2, b2]) assert.ok(await hasManifest(lib, m), `${m} kept`);
+  for (const m of [a1, a2, b2, b3]) assert.ok(await hasManifest(lib, m), `${m} kept`);
   for (const c of b1Chunks) assert.ok(!existsSync(chunkPath(lib.dir, c)), `chunk ${c} only B version 1 used is gone`);
   const verified = await verifyLibrary(join(site.root, 'library'));
   assert.deepEqual([verified.bad, verified.badManifests], [[], []]);
-  await extractManifest(join(site.root, 'library'), b2, join(site.dir, 'b2'));
-  assert.deepEqual(await describeTree(join(site.dir, 'b2')), await describeTree(srcB));
-  const log = await readFile(join(site.root, 'logs', 'distmgr.log'), 'utf8');
-  assert.match(log, /site library: 1 versions no longer in use removed \(\d+ chunks, \d+ bytes freed; 3 versions kept/);
+  await extractManifest(join(site.root, 'library'), b3, join(site.dir, 'b3'));
+  assert.deepEqual(await describeTree(join(site.dir, 'b3')), await describeTree(srcB));
 
-  // Once the child reports the new version, A's first goes too (at the next collection: here, a restart).
+  // A again, its child now holding version 2: version 1 is neither previous nor held any more.
   await setHolding(h.ctx.db, { site: 'PRI', packageId: a.id, sourceVersion: 2, manifest: a2 });
+  await update(srcA, a, 3);
+  await eventually('A version 1 collected', async () => ((await hasManifest(lib, a1)) ? undefined : true));
+  assert.ok(await hasManifest(lib, a2), 'A version 2: previous and held');
+
+  // What a crash between an update and its collection leaves goes at the next start.
   await h.close();
+  const stray = join(site.dir, 'stray');
+  await makeTree(stray, 'stray');
+  const leftover = (await ingestTree(join(site.root, 'library'), stray)).manifest;
   const again = await start(site);
-  await eventually('A version 1 collected after the restart', async () => ((await hasManifest(lib, a1)) ? undefined : true));
-  assert.ok(await hasManifest(lib, a2));
-  assert.deepEqual((await getPackageStatus(again.ctx.db, a.id)).map((s) => [s.state, s.sourceVersion]), [['installed', 2]]);
+  await eventually('the leftover version collected at start', async () => ((await hasManifest(lib, leftover)) ? undefined : true));
+  assert.ok(await hasManifest(lib, b3));
+  assert.deepEqual((await getPackageStatus(again.ctx.db, a.id)).map((s) => [s.state, s.sourceVersion]), [['installed', 3]]);
 });
 
 test('undistribute of a DP of a child site, then distribute again before the Scheduler sent anything: the child is told nothing new, and the row its last report gave stays', async (t) => {

@@ -22,14 +22,19 @@ export interface CollectResult {
 /**
  * The versions the site library must keep: every package's current version
  * (as the database and Distribution Manager's state name it: the state may
- * name a version the database does not yet, after a crash between the two),
- * and every version a child site holds, the base of the delta it is sent
- * next. Packages are never deleted, so older versions are all that goes.
+ * name a version the database does not yet, after a crash between the two)
+ * and the one it replaced (a child may hold that one without having said so
+ * yet, or a parent may still plan a delta against it), and every version a
+ * child site holds, the base of the delta it is sent next. Packages are
+ * never deleted, so older versions are all that goes.
  */
 export async function manifestsInUse(ctx: SiteContext): Promise<Set<Sha256Hex>> {
   const inUse = new Set<Sha256Hex>();
   for (const p of await listPackages(ctx.db)) if (p.manifestSha256 !== null) inUse.add(p.manifestSha256);
-  for (const s of await listStates(ctx.paths.distmgrState)) inUse.add(s.manifest);
+  for (const s of await listStates(ctx.paths.distmgrState)) {
+    inUse.add(s.manifest);
+    if (typeof s.previous === 'string') inUse.add(s.previous);
+  }
   for (const m of await listHeldManifests(ctx.db)) inUse.add(m);
   return inUse;
 }

@@ -25,7 +25,7 @@ import type { SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
 import { buildInstructions, pkgArchivePath } from './instructions.js';
 import { Semaphore, backoffMs } from './limit.js';
-import { type PackageState, readState, writeState } from './state.js';
+import { type PackageState, previousOf, readState, writeState } from './state.js';
 import { forEachBounded } from '../../content/concurrency.js';
 import { isReceived, receivedState } from './received.js';
 import { requestReplication } from './replicate.js';
@@ -246,6 +246,7 @@ async function ensureIngested(job: PackageJob, pkg: Package, local: Dp[]): Promi
     manifest: result.manifest,
     packed: false,
     instructions: known?.instructions ?? null,
+    previous: previousOf(known, result.manifest),
   };
   await writeState(ctx.paths.distmgrState, state);
   if (known !== undefined && known.manifest !== state.manifest) job.onVersionReplaced?.();

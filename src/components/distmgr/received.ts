@@ -2,7 +2,7 @@ import { hasManifest } from '../../content/library.js';
 import type { Package } from '../../db/index.js';
 import { SitecastError } from '../../errors.js';
 import type { SiteContext } from '../../site/context.js';
-import { type PackageState, writeState } from './state.js';
+import { type PackageState, previousOf, writeState } from './state.js';
 
 /** A package created at another site and received from the parent: its id carries the origin's code. */
 export function isReceived(pkg: Package, siteCode: string): boolean {
@@ -28,6 +28,7 @@ export async function receivedState(ctx: SiteContext, pkg: Package, known: Packa
     manifest,
     packed: false,
     instructions: known?.instructions ?? null,
+    previous: previousOf(known, manifest),
   };
   await writeState(ctx.paths.distmgrState, state);
   return state;

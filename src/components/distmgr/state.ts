@@ -22,7 +22,24 @@ const stateSchema = z.strictObject({
   packed: z.boolean(),
   /** SHA-256 of the last instruction files dropped into pkginfo.box, or null. */
   instructions: z.string().nullable(),
+  /**
+   * The version this one replaced: the site library keeps it one version
+   * longer, because a child site may hold it without having said so yet (the
+   * parent plans its next delta against it), or, at a child, the parent may
+   * still plan a delta against it (it has not heard of the new one yet).
+   */
+  previous: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable()
+    .optional(),
 });
+
+/** The `previous` of a state that follows `known` with `manifest`. */
+export function previousOf(known: PackageState | undefined, manifest: string): string | null {
+  if (known === undefined) return null;
+  return known.manifest === manifest ? (known.previous ?? null) : known.manifest;
+}
 export type PackageState = z.infer<typeof stateSchema>;
 
 function statePath(dir: string, packageId: string): string {
