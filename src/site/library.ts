@@ -52,8 +52,15 @@ async function liveMarkers(dir: string, kind: MarkerKind): Promise<LockInfo[]> {
   const live: LockInfo[] = [];
   for (const name of names) {
     if (isTempName(name) || !name.startsWith(`${kind}-`) || !name.endsWith('.json')) continue;
-    const text = await readFile(join(dir, name), 'utf8').catch(() => undefined);
-    if (text === undefined) continue; // removed meanwhile
+    let text: string;
+    try {
+      text = await readFile(join(dir, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile
+      // One that cannot be read (another account's, say) may be live: it counts, named by its file name.
+      live.push({ pid: Number(name.split('-')[1]) || 0, host: 'unknown', startedAt: '' });
+      continue;
+    }
     const held = parseLockInfo(text);
     if (held !== undefined && (await processMayRun(held))) live.push(held);
     else await rm(join(dir, name), { force: true });

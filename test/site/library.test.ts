@@ -131,3 +131,19 @@ test('users that let go of the library in the same moment: a user that comes whi
   await Promise.all([collecting, later]);
   assert.deepEqual(order.slice(3), ['collect', 'collect end', 'later use']);
 });
+
+test('a marker that cannot be read counts as live: a collection steps back for such a backup marker, a backup waits for such a collect marker', async (t) => {
+  const p = await paths(t);
+  // A folder under a marker's name: reading it fails as another account's file would (tests may run as root).
+  await mkdir(join(p.libraryMarkers, 'backup-4343-unreadable.json'), { recursive: true });
+  let collected = false;
+  assert.equal(await collectingSiteLibrary(p, async () => void (collected = true)), 'backup-running');
+  assert.equal(collected, false);
+  await rm(join(p.libraryMarkers, 'backup-4343-unreadable.json'), { recursive: true });
+  await mkdir(join(p.libraryMarkers, 'collect-4444-unreadable.json'));
+  await assert.rejects(readingSiteLibraryForBackup(p, async () => 'read', { waitMs: 100, pollMs: 20 }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SITECAST_E_BUSY');
+    assert.match(err.message, /process 4444/);
+    return true;
+  });
+});

@@ -260,7 +260,7 @@ export const ROUTES = {
   undistribute: {
     method: 'POST',
     url: `${API_PREFIX}/packages/:id/undistribute`,
-    summary: 'Take a package off distribution points of this site (SITE/dp): Distribution Manager removes its share and its chunks from each; answers the remaining targets',
+    summary: 'Take a package made at this site off distribution points of this site or of sites below (SITE/dp): each site removes its share and its chunks from its own DPs; answers the remaining targets',
     access: 'write',
     params: packageParamsSchema,
     body: distributeBodySchema,

@@ -138,6 +138,12 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }
     // A DP of a site below is taken off by that site, when the withdrawal reaches it; one elsewhere is not this site's to serve.
     const code = deps.ctx.config.code;
+    if (!params.id.startsWith(code)) {
+      // Its targets come with every definition the parent sends: one taken off here would come back with the next.
+      throw new SitecastError('SITECAST_E_CONFLICT', `package ${params.id} was received from the parent: its DPs are chosen at the site that created it (${params.id.slice(0, 3)})`, {
+        hint: `run undistribute at site ${params.id.slice(0, 3)}`,
+      });
+    }
     const sites = await listSiteNodes(db);
     const elsewhere = body.dps.filter((ref) => {
       const site = ref.slice(0, ref.indexOf('/'));

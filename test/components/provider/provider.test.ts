@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { addDp, addStatusMessage, getPackage, getTargets, listDps, listPackages, setDpStatus } from '../../../src/db/index.js';
 import { upsertSite } from '../../../src/db/hierarchy.js';
+import { storeReceivedPackage } from '../../../src/db/received.js';
 import { providerSite, type ProviderSite } from '../../helpers/provider-site.js';
 
 type Method = 'GET' | 'POST';
@@ -138,6 +139,13 @@ test('undistribute: a DP of a site below is taken off the targets (that site tak
   const below = await call(site, 'POST', `/api/v1/packages/${id}/undistribute`, { body: { dps: ['SEC/dp1', 'PRI/dp1'] } });
   assert.equal(below.statusCode, 200, below.body);
   assert.deepEqual(await targetsNow(), ['ABC/dp1', 'OTH/dp1']);
+
+  // A package received from the parent: its targets are the parent's to choose.
+  await storeReceivedPackage(site.db, { id: 'OTH00001', name: 'R', version: '1', sourcePath: '/src', sourceVersion: 1, priority: 'medium', programs: [], manifest: 'a'.repeat(64), targets: [{ site: 'ABC', dp: 'dp1' }], dps: [], sites: [] });
+  const received = await call(site, 'POST', '/api/v1/packages/OTH00001/undistribute', { body: { dps: ['ABC/dp1'] } });
+  assert.equal(received.statusCode, 409);
+  assert.match(errorOf(received).message, /received from the parent/);
+  assert.deepEqual((await getTargets(site.db, 'OTH00001')).map((x) => `${x.site}/${x.dp}`), ['ABC/dp1'], 'nothing changed');
 });
 
 test('packages: create, list, get, distribute, update, status', async (t) => {
