@@ -11,6 +11,7 @@ import type { FileEntry, Manifest, Sha256Hex } from '../content/types.js';
 import { SitecastError, ioError } from '../errors.js';
 import { syncDirectory, writeFileAtomic } from '../fs/atomic.js';
 import { type DpPaths, isInstallerName, isInstallerTempName, markerPath, sharePath, versionName } from './layout.js';
+import { listFolder } from '../fs/list.js';
 
 /**
  * A share `<dp>/SMSPKG/<PKGID>` must change from one version to the next in
@@ -65,15 +66,8 @@ export async function readLiveShare(dp: DpPaths, packageId: string): Promise<Liv
  * removed with its folder). A DP library keeps these and may drop the rest.
  */
 export async function recordedManifests(dp: DpPaths): Promise<Sha256Hex[]> {
-  let names: string[];
-  try {
-    names = await readdir(dp.smspkg);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw ioError(`cannot list ${dp.smspkg}`, err);
-  }
   const found = new Set<Sha256Hex>();
-  for (const name of names) {
+  for (const name of await listFolder(dp.smspkg)) {
     if (!name.startsWith('.') || !name.endsWith('.json')) continue;
     try {
       found.add(markerSchema.parse(JSON.parse(await readFile(join(dp.smspkg, name), 'utf8'))).manifest);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withLibrary } from '../content/library-lock.js';
@@ -7,6 +7,7 @@ import { SitecastError, ioError } from '../errors.js';
 import { isTempName, writeFileAtomic } from '../fs/atomic.js';
 import type { SitePaths } from './layout.js';
 import { type LockInfo, parseLockInfo, processMayRun, thisProcess } from './lock.js';
+import { listFolder } from '../fs/list.js';
 
 /**
  * Who may use the site's content library when. Inside the site server every
@@ -42,15 +43,8 @@ async function placeMarker(dir: string, kind: MarkerKind): Promise<Marker> {
 
 /** The markers of `kind` whose process may still run; those of a process that is gone are removed. */
 async function liveMarkers(dir: string, kind: MarkerKind): Promise<LockInfo[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw ioError(`cannot list ${dir}`, err);
-  }
   const live: LockInfo[] = [];
-  for (const name of names) {
+  for (const name of await listFolder(dir)) {
     if (isTempName(name) || !name.startsWith(`${kind}-`) || !name.endsWith('.json')) continue;
     let text: string;
     try {

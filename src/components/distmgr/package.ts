@@ -168,7 +168,7 @@ async function installAndPublish(job: PackageJob, pkg: Package, state: PackageSt
       if (!(await takeOff(job, packageId, name, paths.get(name)))) waiting.push(name);
     }
   }
-  await forgetRemoteUntargeted(job, packageId);
+  await forgetRemoteUntargeted(job, packageId, [...after.values()]);
   return waiting.length > 0 ? 'retry' : 'done';
 }
 
@@ -180,10 +180,10 @@ async function installAndPublish(job: PackageJob, pkg: Package, state: PackageSt
  * the DP be targeted again before then, nothing is sent, the child's row does
  * not change, and the one here is the only copy of it.
  */
-async function forgetRemoteUntargeted(job: PackageJob, packageId: string): Promise<void> {
+async function forgetRemoteUntargeted(job: PackageJob, packageId: string, statuses: readonly DpStatus[]): Promise<void> {
   const { ctx, log } = job;
   const targeted = new Set((await getTargets(ctx.db, packageId)).map((t) => `${t.site}/${t.dp}`));
-  const rows = (await getPackageStatus(ctx.db, packageId)).filter((s) => s.site !== ctx.siteCode && !targeted.has(`${s.site}/${s.dp}`));
+  const rows = statuses.filter((s) => s.site !== ctx.siteCode && !targeted.has(`${s.site}/${s.dp}`));
   if (rows.length === 0) return;
   const sites = await listSiteNodes(ctx.db);
   for (const s of rows) {

@@ -1,8 +1,9 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ioError } from '../../errors.js';
 import { writeFileAtomic } from '../../fs/atomic.js';
+import { listFolder } from '../../fs/list.js';
 
 /**
  * What Distribution Manager has done for a package, kept beside the site
@@ -69,15 +70,8 @@ export async function writeState(dir: string, state: PackageState): Promise<void
 
 /** Every recorded state (those that do not parse are left out, as readState leaves them). */
 export async function listStates(dir: string): Promise<PackageState[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw ioError(`cannot list ${dir}`, err);
-  }
   const states: PackageState[] = [];
-  for (const name of names) {
+  for (const name of await listFolder(dir)) {
     if (!name.endsWith('.json') || name.startsWith('.')) continue;
     const state = await readState(dir, name.slice(0, -'.json'.length));
     if (state !== undefined) states.push(state);
