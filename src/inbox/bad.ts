@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type ErrorCode, isSitecastError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
+import { removeIfUnchanged } from './claim.js';
 import { REASON_SUFFIX } from './name.js';
 import type { InboxEntry } from './scan.js';
 
@@ -72,12 +73,5 @@ export async function placeInBad(entry: InboxEntry, to: { badDir: string; held: 
   }
   if (to.held === undefined) return;
   // The inbox name may be gone already (the held link kept the file) or hold a new drop, which stays.
-  const now = await lstat(entry.path).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (now?.ino !== entry.ino) return;
-  await unlink(entry.path).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  });
+  await removeIfUnchanged(entry);
 }

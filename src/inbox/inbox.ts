@@ -1,8 +1,9 @@
 import { type FSWatcher, watch } from 'node:fs';
-import { lstat, mkdir, readdir, rm, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ErrorCode, SitecastError, ioError } from '../errors.js';
 import { DEFAULT_BAD_CODES, describeBadInput, holdForBad, isBadInput, placeInBad } from './bad.js';
+import { removeIfUnchanged, restoreClaims } from './claim.js';
 import { BAD_FOLDER } from './name.js';
 import { type InboxEntry, oldestFirst, scanInbox } from './scan.js';
 
@@ -83,6 +84,8 @@ export class Inbox {
    */
   private readonly finished = new Map<string, number>();
   private scanSeq = 0;
+  /** Names a scan skipped because their handler was running: the inbox is scanned again when it ends. */
+  private readonly lookAgain = new Set<string>();
   private rescanRequested = false;
   private started = false;
   private closing: Promise<void> | undefined;
@@ -109,6 +112,7 @@ export class Inbox {
       throw ioError(`cannot create inbox ${this.dir}`, err);
     }
     await removeHolds(join(this.dir, BAD_FOLDER));
+    await restoreClaims(this.dir);
     const signal = this.options.signal;
     if (signal?.aborted === true) {
       await this.close();
@@ -208,7 +212,12 @@ export class Inbox {
     const ready = (entry: InboxEntry): boolean => {
       present.add(entry.name);
       // A file seen by readdir just before its handler finished and deleted it.
-      if (this.inFlight.has(entry.name) || this.finished.has(identityKey(entry))) return false;
+      if (this.finished.has(identityKey(entry))) return false;
+      if (this.inFlight.has(entry.name)) {
+        // Its handler runs (on this file or an older one of the name): look again when it ends.
+        this.lookAgain.add(entry.name);
+        return false;
+      }
       const wait = this.backoff.get(entry.name);
       if (wait === undefined || wait.notBefore <= now) return true;
       this.wakeAt(wait.notBefore);
@@ -231,6 +240,7 @@ export class Inbox {
       if (this.inFlight.has(name)) continue;
       const run = this.process(job).finally(() => {
         this.inFlight.delete(name);
+        if (this.lookAgain.delete(name)) this.wake();
         this.pump();
       });
       this.inFlight.set(name, run);
@@ -254,17 +264,12 @@ export class Inbox {
       return;
     }
     try {
-      if ((await this.identity(entry)) === 'replaced') {
-        // A writer dropped a new file of the same name while we worked: handle it again.
-        this.wake();
-        return;
-      }
-      await this.removing(entry, () => unlink(entry.path));
+      const outcome = await this.removing(entry, () => removeIfUnchanged(entry));
+      // A writer dropped a new file of the same name while we worked: it stays, to be handled again.
+      if (outcome === 'replaced') this.wake();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.retryLater(entry.name, ioError(`cannot delete ${entry.path}`, err));
-        return;
-      }
+      this.retryLater(entry.name, ioError(`cannot delete ${entry.path}`, err));
+      return;
     }
     this.backoff.delete(entry.name);
   }
@@ -299,11 +304,11 @@ export class Inbox {
     }
   }
 
-  private async removing(entry: InboxEntry, remove: () => Promise<void>): Promise<void> {
+  private async removing<T>(entry: InboxEntry, remove: () => Promise<T>): Promise<T> {
     const key = identityKey(entry);
     this.finished.set(key, Infinity);
     try {
-      await remove();
+      return await remove();
     } finally {
       this.finished.set(key, this.scanSeq);
     }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { SitecastError, isSitecastError } from '../../src/errors.js';
 import { Inbox, badFileNames, dropFile, dropFiles, type InboxEntry, type InboxOptions } from '../../src/inbox/index.js';
 import { holdForBad, placeInBad } from '../../src/inbox/bad.js';
+import { removeIfUnchanged } from '../../src/inbox/claim.js';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sitecast-inbox-'));
@@ -390,6 +391,70 @@ test('a file dropped again while its handler runs is not deleted but handled aga
   await waitFor('second handled', () => contents.length === 2);
   assert.deepEqual(contents, ['first', 'second!']);
   await waitFor('deleted', async () => !(await exists(join(dir, 'CEN00004.PKN'))));
+});
+
+test('a name dropped again and again while it is handled: the last drop is always handled and nothing is left, without waiting for a rescan', async (t) => {
+  // "Look, then delete" lost a drop that landed between the two; 5 rounds in 40 lost one before the file was moved aside first.
+  for (let round = 0; round < 25; round++) {
+    const dir = await tempDir(t);
+    let last = '';
+    const inbox = open(t, {
+      dir,
+      rescanMs: 600_000,
+      handler: async (f) => {
+        last = await readFile(f.path, 'utf8');
+      },
+    });
+    await inbox.start();
+    const drops = 200;
+    for (let i = 1; i <= drops; i++) {
+      await dropFile(dir, 'CEN00009.PKN', String(i), { durable: false });
+      if (i % 3 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(`round ${round}: drop ${drops} handled (last handled ${last})`, () => last === String(drops));
+    await waitFor(`round ${round}: inbox empty`, async () => (await readdir(dir)).filter((n) => n !== 'bad').length === 0);
+    await inbox.close();
+  }
+});
+
+test('removeIfUnchanged deletes the file handled, keeps a newer drop of its name, and says when it is gone', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'CEN00010.PKN');
+  const entryOf = async (): Promise<InboxEntry> => {
+    const s = await lstat(path);
+    return { name: 'CEN00010.PKN', path, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
+  };
+  await dropFile(dir, 'CEN00010.PKN', 'one');
+  const first = await entryOf();
+  assert.equal(await removeIfUnchanged(first), 'removed');
+  assert.deepEqual(await readdir(dir), []);
+  assert.equal(await removeIfUnchanged(first), 'gone');
+  await dropFile(dir, 'CEN00010.PKN', 'two');
+  const second = await entryOf();
+  await dropFile(dir, 'CEN00010.PKN', 'three, newer');
+  assert.equal(await removeIfUnchanged(second), 'replaced');
+  assert.equal(await readFile(path, 'utf8'), 'three, newer');
+  assert.deepEqual(await readdir(dir), ['CEN00010.PKN'], 'nothing left aside');
+});
+
+test('a file a crash left moved aside is put back at start and handled; one whose name holds a newer drop gives way to it', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, '.claim.0123456789ab.CEN00011.PKN.tmp'), 'aside');
+  await writeFile(join(dir, '.claim.0123456789ab.CEN00012.PKN.tmp'), 'older');
+  await writeFile(join(dir, 'CEN00012.PKN'), 'newer');
+  await writeFile(join(dir, '.claim.0123456789ab...tmp'), 'not a safe name: left alone');
+  const seen = new Map<string, string>();
+  const inbox = open(t, {
+    dir,
+    handler: async (f) => {
+      seen.set(f.name, await readFile(f.path, 'utf8'));
+    },
+  });
+  await inbox.start();
+  await waitFor('both handled', () => seen.size === 2);
+  assert.deepEqual(Object.fromEntries(seen), { 'CEN00011.PKN': 'aside', 'CEN00012.PKN': 'newer' });
+  await waitFor('inbox empty', async () => (await readdir(dir)).filter((n) => n !== 'bad').length === 1);
+  assert.deepEqual((await readdir(dir)).filter((n) => n !== 'bad'), ['.claim.0123456789ab...tmp']);
 });
 
 test('close() is idempotent, start() after close is refused, and an AbortSignal closes', async (t) => {

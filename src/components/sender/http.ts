@@ -189,7 +189,20 @@ async function writeBody(a: UploadArgs, r: ReturnType<typeof httpRequest>, paylo
     if (r.destroyed) return;
     const ok = r.write(piece);
     a.wire.report(r.socket, offset + at + piece.length);
-    if (!ok) await new Promise<void>((res) => r.once('drain', () => res()).once('close', () => res()));
+    if (!ok) await drained(r);
   }
   r.end();
+}
+
+/** Resolves when the request can take more, or is closed; both listeners go either way (one pair per slice would pile up on a large part). */
+function drained(r: ReturnType<typeof httpRequest>): Promise<void> {
+  return new Promise<void>((res) => {
+    const done = (): void => {
+      r.off('drain', done);
+      r.off('close', done);
+      res();
+    };
+    r.once('drain', done);
+    r.once('close', done);
+  });
 }

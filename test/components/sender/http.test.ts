@@ -97,6 +97,21 @@ function signed(p: Pair, over: { from?: string; key?: Parameters<typeof signRequ
   };
 }
 
+test('an unlimited upload of large parts waits for the socket slice after slice without piling up listeners on the request', async (t) => {
+  const p = await sitePair(t);
+  const { req, file, data } = await makeRequest(p.cen, 12 * 1024 * 1024 + 77);
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  t.after(() => void process.off('warning', onWarning));
+  // 8 MiB parts written in 256 KiB slices: each slice fills the socket's buffer and waits for it to drain.
+  const sender = createHttpSender({ ...httpDeps(p, p.priUrl), partBytes: 8 * 1024 * 1024 });
+  await sender.send(req, file, () => undefined, new AbortController().signal);
+  assert.ok((await readFile(join(p.pri.paths.despoolrReceive, `${req.id}.bundle`))).equals(data), 'the bundle arrived whole');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+});
+
 test('the receive endpoint refuses a bad signature, an unknown site and a stale timestamp with 401, and stores nothing', async (t) => {
   const p = await sitePair(t);
   const body = Buffer.from('a bundle that should never arrive');
