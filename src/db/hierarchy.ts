@@ -340,16 +340,26 @@ export async function forgetSent(site: SiteDb, code: string, packageId: string):
 }
 
 /**
- * A child lacks the base of a version sent to it: what was recorded of its
- * holding and of the last send is dropped, so the next send of the package
- * to it is planned afresh, as the whole version.
+ * Stands in a send record for "the last send no longer counts": no
+ * definition hashes to it, so the next plan for that site is never skipped
+ * as already sent.
  */
-export async function forgetHoldingAndSend(site: SiteDb, code: string, packageId: string): Promise<void> {
+export const SEND_TO_REPEAT = '0'.repeat(64);
+
+/**
+ * A child lacks the base of a version sent to it: what was recorded of its
+ * holding goes, and the last send is marked to be repeated, so the next send
+ * of the package to it is planned afresh, as the whole version. The send
+ * record itself stays: the child still has the package on its DPs, so should
+ * the package be undistributed there before the whole version goes, the
+ * Scheduler still sends it the withdrawal.
+ */
+export async function forgetHoldingAndRepeatSend(site: SiteDb, code: string, packageId: string): Promise<void> {
   const db = hierarchyDb(site);
   await guard(site, `holding of ${packageId} at ${code}`, () =>
     db.transaction().execute(async (trx) => {
       await trx.deleteFrom('site_holdings').where('site_code', '=', code).where('package_id', '=', packageId).execute();
-      await trx.deleteFrom('replication_sent').where('site_code', '=', code).where('package_id', '=', packageId).execute();
+      await trx.updateTable('replication_sent').set({ definition_sha256: SEND_TO_REPEAT }).where('site_code', '=', code).where('package_id', '=', packageId).execute();
     }),
   );
 }

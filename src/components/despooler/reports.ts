@@ -1,5 +1,5 @@
 import { addStatusMessage, getPackage, getTargets, setDpStatus } from '../../db/index.js';
-import { childToward, forgetHoldingAndSend, getSent, isAtOrBelow, listSiteNodes, setHolding, upsertSite, type SiteNode } from '../../db/hierarchy.js';
+import { childToward, forgetHoldingAndRepeatSend, getSent, isAtOrBelow, listSiteNodes, setHolding, upsertSite, type SiteNode } from '../../db/hierarchy.js';
 import { storeDefinitions } from '../../db/received.js';
 import { isSitecastError } from '../../errors.js';
 import type { BundleHeader, SitePayload } from '../../formats/bundle.js';
@@ -66,7 +66,7 @@ export async function applyStatus(ctx: SiteContext, log: ComponentLog, header: S
     // Already sent again since the child found it missing: that send is on its way.
     const sent = await getSent(ctx.db, header.from, w.packageId);
     if (sent !== undefined && sent.sentAt > w.since && sent.sourceVersion >= w.sourceVersion) continue;
-    await forgetHoldingAndSend(ctx.db, header.from, w.packageId);
+    await forgetHoldingAndRepeatSend(ctx.db, header.from, w.packageId);
     await writeReplicationRequest(ctx, pkg, [header.from], { alone: true });
     const text = `${header.from} cannot build source version ${w.sourceVersion} of ${pkg.id} (the version its delta was made against is gone there); sending source version ${pkg.sourceVersion} whole`;
     log.warn(`${header.id}: ${text}`);

@@ -90,6 +90,21 @@ function newPackage(body: NewPackageBody): Parameters<typeof createPackage>[1] {
   };
 }
 
+/**
+ * A package received from the parent is the creating site's to change: its
+ * targets and source version come with every definition the parent sends, so
+ * a change made here would be undone by the next one (and a new source version
+ * here would name content only this site has).
+ */
+function mustBeOwn(code: string, packageId: string, action: 'distribute' | 'undistribute' | 'update'): void {
+  if (packageId.startsWith(code)) return;
+  const origin = packageId.slice(0, 3);
+  const what = action === 'update' ? 'its source is updated' : 'its DPs are chosen';
+  throw new SitecastError('SITECAST_E_CONFLICT', `package ${packageId} was received from the parent: ${what} at the site that created it (${origin})`, {
+    hint: `run ${action} at site ${origin}`,
+  });
+}
+
 export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { db } = deps.ctx;
   const who = (caller: { id: string } | undefined): string => `token ${caller?.id ?? '?'}`;
@@ -108,6 +123,7 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   addRoute(app, deps, ROUTES.distribute, async ({ params, body, caller }) => {
     await mustGetPackage(deps, params.id);
+    mustBeOwn(deps.ctx.config.code, params.id, 'distribute');
     const known = new Set((await listDps(db)).map((d) => `${d.site}/${d.name}`));
     const unknown = body.dps.filter((ref) => !known.has(ref));
     if (unknown.length > 0) {
@@ -138,12 +154,7 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }
     // A DP of a site below is taken off by that site, when the withdrawal reaches it; one elsewhere is not this site's to serve.
     const code = deps.ctx.config.code;
-    if (!params.id.startsWith(code)) {
-      // Its targets come with every definition the parent sends: one taken off here would come back with the next.
-      throw new SitecastError('SITECAST_E_CONFLICT', `package ${params.id} was received from the parent: its DPs are chosen at the site that created it (${params.id.slice(0, 3)})`, {
-        hint: `run undistribute at site ${params.id.slice(0, 3)}`,
-      });
-    }
+    mustBeOwn(code, params.id, 'undistribute');
     const sites = await listSiteNodes(db);
     const elsewhere = body.dps.filter((ref) => {
       const site = ref.slice(0, ref.indexOf('/'));
@@ -162,6 +173,7 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   addRoute(app, deps, ROUTES.updatePackage, async ({ params, caller }) => {
     const old = await mustGetPackage(deps, params.id);
+    mustBeOwn(deps.ctx.config.code, params.id, 'update');
     await checkSource(old.sourcePath);
     const pkg = await updatePackage(db, params.id, { refreshSource: true });
     deps.log.info(`package ${pkg.id}: source version ${pkg.sourceVersion} requested by ${who(caller)}`);

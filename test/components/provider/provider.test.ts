@@ -146,6 +146,16 @@ test('undistribute: a DP of a site below is taken off the targets (that site tak
   assert.equal(received.statusCode, 409);
   assert.match(errorOf(received).message, /received from the parent/);
   assert.deepEqual((await getTargets(site.db, 'OTH00001')).map((x) => `${x.site}/${x.dp}`), ['ABC/dp1'], 'nothing changed');
+  // Nor may it be distributed further here, or given a new source version: the next definition from the parent would undo either.
+  await addDp(site.db, { site: 'ABC', name: 'dp2', path: join(site.dir, 'dp2') });
+  const distributed = await call(site, 'POST', '/api/v1/packages/OTH00001/distribute', { body: { dps: ['ABC/dp2'] } });
+  assert.equal(distributed.statusCode, 409);
+  assert.match(errorOf(distributed).message, /OTH00001 was received from the parent: its DPs are chosen at the site that created it \(OTH\)/);
+  const updated = await call(site, 'POST', '/api/v1/packages/OTH00001/update', { body: {} });
+  assert.equal(updated.statusCode, 409);
+  assert.match(errorOf(updated).message, /its source is updated at the site that created it/);
+  assert.deepEqual((await getTargets(site.db, 'OTH00001')).map((x) => `${x.site}/${x.dp}`), ['ABC/dp1'], 'nothing changed');
+  assert.equal((await getPackage(site.db, 'OTH00001'))?.sourceVersion, 1, 'nothing changed');
 });
 
 test('packages: create, list, get, distribute, update, status', async (t) => {
