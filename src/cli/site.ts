@@ -68,7 +68,9 @@ export function registerSite(program: Command, io: Io, run: Run): void {
         const r = joined ?? (await initSite(root, base));
         const url = configuredUrl(r.config.listen.host, r.config.listen.port);
         if (opts.json) {
-          printJson(io, { site: r.config.code, url, token: r.adminToken, ...(joined === undefined ? {} : { parent: joined.parent.code, ancestors: joined.ancestors }) });
+          // Port 0: the port is chosen at each start, so there is no URL yet (`site start` writes it to <root>/site.url).
+          const at = r.config.listen.port === 0 ? { url: null, urlFile: r.paths.siteUrl } : { url };
+          printJson(io, { site: r.config.code, ...at, token: r.adminToken, ...(joined === undefined ? {} : { parent: joined.parent.code, ancestors: joined.ancestors }) });
           return 0;
         }
         if (joined !== undefined) io.stdout(`joined the hierarchy below ${joined.parent.code} (${joined.parent.url})${joined.ancestors.length > 0 ? `, under ${joined.ancestors.join(' < ')}` : ''}\n`);

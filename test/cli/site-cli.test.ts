@@ -287,6 +287,11 @@ test('site init prints the token once and keeps it in admin.token (0600); a used
   assert.equal((await readFile(join(root, 'admin.token'), 'utf8')).trim(), out.token);
   assert.equal((await stat(join(root, 'admin.token'))).mode & 0o777, 0o600);
 
+  // Port 0: a port chosen at each start, so no URL yet; where `site start` will write it instead.
+  const anyPort = await run(['site', 'init', join(dir, 'any'), '--code', 'ANY', '--listen', '127.0.0.1:0', '--json']);
+  assert.equal(anyPort.code, 0, anyPort.stderr);
+  assert.deepEqual(json<{ url: unknown; urlFile: unknown }>(anyPort), { site: 'ANY', url: null, urlFile: join(dir, 'any', 'site.url'), token: json<{ token: string }>(anyPort).token });
+
   const human = await run(['site', 'init', join(dir, 'other'), '--code', 'OTH']);
   assert.match(human.stdout, /site OTH \(Site OTH\) created in .*\nurl: +http:\/\/127\.0\.0\.1:8430\ntoken: sct_/);
   const again = await run(['site', 'init', root, '--code', 'CEN', '--json']);
