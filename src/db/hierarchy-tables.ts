@@ -39,12 +39,22 @@ export interface WantedVersionTable {
   since: string;
 }
 
+/** The newest package bundle applied from the parent, per package (migration 11): an older one is skipped. */
+export interface ReceivedDefinitionTable {
+  package_id: string;
+  source_version: number;
+  created: string;
+  bundle_id: string;
+  applied_at: string;
+}
+
 export type HierarchyTables = {
   site: SiteTable & { url: string | null };
   join_tokens: JoinTokenTable;
   site_holdings: SiteHoldingTable;
   replication_sent: ReplicationSentTable;
   wanted_versions: WantedVersionTable;
+  received_definitions: ReceivedDefinitionTable;
 };
 
 /** The site database with the hierarchy's tables in view. */

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { SitecastError } from '../errors.js';
 import type { PackageDefinition } from '../formats/bundle-header.js';
 import { guard } from './guard.js';
@@ -8,9 +8,69 @@ import type { Database } from './schema.js';
 
 type Trx = Transaction<Database & HierarchyTables>;
 
+/** Which bundle of the parent's a definition came in, and when the parent made it. */
+export interface BundleStamp {
+  bundleId: string;
+  /** The bundle header's `created` (ISO time, the parent's clock). */
+  created: string;
+}
+
+/** A package bundle in the order bundles about its package are applied; `superseded` names the newest one applied. */
+export interface OrderedBundle extends BundleStamp {
+  sourceVersion: number;
+}
+
 export interface StoredPackage {
   created: boolean;
   previousVersion: number;
+  superseded: OrderedBundle | null;
+}
+
+export interface WithdrawnPackage {
+  /** The targets removed (`SITE/dp`). */
+  removed: string[];
+  superseded: OrderedBundle | null;
+}
+
+/**
+ * Bundles about one package are ordered by source version, then by when the
+ * parent made them (a version only grows; within one version a withdrawal
+ * or a change of targets follows the definition it changes). The same bundle
+ * delivered again is not older than itself, so it applies again (idempotent).
+ */
+function isOlder(incoming: OrderedBundle, newest: OrderedBundle): boolean {
+  if (incoming.sourceVersion !== newest.sourceVersion) return incoming.sourceVersion < newest.sourceVersion;
+  return Date.parse(incoming.created) < Date.parse(newest.created);
+}
+
+/** The newest bundle applied for the package, when `stamp` is older than it. */
+async function newerThan(db: Kysely<Database & HierarchyTables>, packageId: string, stamp: OrderedBundle): Promise<OrderedBundle | undefined> {
+  const row = await db.selectFrom('received_definitions').selectAll().where('package_id', '=', packageId).executeTakeFirst();
+  if (row === undefined) return undefined;
+  const newest = { bundleId: row.bundle_id, created: row.created, sourceVersion: Number(row.source_version) };
+  return isOlder(stamp, newest) ? newest : undefined;
+}
+
+/**
+ * Takes this bundle's turn for the package: the newest bundle applied before it
+ * when this one is older (the caller then writes nothing), otherwise undefined,
+ * with this bundle recorded as the newest.
+ */
+async function takeTurn(trx: Trx, packageId: string, stamp: OrderedBundle, now: string): Promise<OrderedBundle | undefined> {
+  const newer = await newerThan(trx, packageId, stamp);
+  if (newer !== undefined) return newer;
+  const row = { source_version: stamp.sourceVersion, created: stamp.created, bundle_id: stamp.bundleId, applied_at: now };
+  await trx
+    .insertInto('received_definitions')
+    .values({ package_id: packageId, ...row })
+    .onConflict((oc) => oc.column('package_id').doUpdateSet(row))
+    .execute();
+  return undefined;
+}
+
+/** The newest bundle applied for a package, if `stamp` is older than it: a quick look before work the transaction would throw away. */
+export async function newerBundle(site: SiteDb, packageId: string, stamp: OrderedBundle): Promise<OrderedBundle | undefined> {
+  return guard(site, `received package ${packageId}`, () => newerThan(hierarchyDb(site), packageId, stamp));
 }
 
 async function ensureSitesAndDps(trx: Trx, def: Pick<PackageDefinition, 'sites' | 'dps'>, now: string): Promise<void> {
@@ -34,9 +94,11 @@ async function ensureSitesAndDps(trx: Trx, def: Pick<PackageDefinition, 'sites' 
  * package with its source version and manifest, its programs, and its
  * targets at and below this site. The change-log triggers see the writes,
  * so Distribution Manager wakes as for a local change. A version older than
- * the one stored is refused (SITECAST_E_ROLLBACK) and nothing is written.
+ * the one stored is refused (SITECAST_E_ROLLBACK) and nothing is written; a
+ * bundle older than the newest applied for the package is skipped
+ * (`superseded`), nothing written either.
  */
-export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition): Promise<StoredPackage> {
+export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition, stamp: BundleStamp): Promise<StoredPackage> {
   const db = hierarchyDb(site);
   return guard(site, `received package ${def.id}`, () =>
     db.transaction().execute(async (trx) => {
@@ -49,6 +111,8 @@ export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition)
       if (old !== undefined && def.sourceVersion === held && old.manifest_sha256 !== null && old.manifest_sha256 !== def.manifest) {
         throw new SitecastError('SITECAST_E_ROLLBACK', `package ${def.id}: source version ${held} is held here with other content; a version is never changed`);
       }
+      const superseded = await takeTurn(trx, def.id, { ...stamp, sourceVersion: def.sourceVersion }, now);
+      if (superseded !== undefined) return { created: false, previousVersion: held, superseded };
       await ensureSitesAndDps(trx, def, now);
       const row = {
         name: def.name,
@@ -92,7 +156,7 @@ export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition)
           .onConflict((oc) => oc.columns(['package_id', 'site_code', 'dp_name']).doUpdateSet({ last_message: 'targeted again by the parent site', updated_at: now }))
           .execute();
       }
-      return { created: old === undefined, previousVersion: held };
+      return { created: old === undefined, previousVersion: held, superseded: null };
     }),
   );
 }
@@ -101,15 +165,19 @@ export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition)
  * The parent withdrew a received package from this site and everything
  * below it: every target goes (the change-log triggers wake Distribution
  * Manager, which takes it off this site's DPs and passes the withdrawal on);
- * the package, its version and its content stay. Returns the targets removed.
+ * the package, its version and its content stay. A withdrawal of a package
+ * this site never received is recorded all the same, so the definition it
+ * followed, should that arrive late, is skipped as older.
  */
-export async function withdrawReceivedPackage(site: SiteDb, packageId: string): Promise<string[]> {
+export async function withdrawReceivedPackage(site: SiteDb, def: Pick<PackageDefinition, 'id' | 'sourceVersion'>, stamp: BundleStamp): Promise<WithdrawnPackage> {
   const db = hierarchyDb(site);
-  return guard(site, `received package ${packageId}`, () =>
+  return guard(site, `received package ${def.id}`, () =>
     db.transaction().execute(async (trx) => {
-      const targets = await trx.selectFrom('package_targets').select(['site_code', 'dp_name']).where('package_id', '=', packageId).orderBy('site_code').orderBy('dp_name').execute();
-      if (targets.length > 0) await trx.deleteFrom('package_targets').where('package_id', '=', packageId).execute();
-      return targets.map((t) => `${t.site_code}/${t.dp_name}`);
+      const superseded = await takeTurn(trx, def.id, { ...stamp, sourceVersion: def.sourceVersion }, new Date().toISOString());
+      if (superseded !== undefined) return { removed: [], superseded };
+      const targets = await trx.selectFrom('package_targets').select(['site_code', 'dp_name']).where('package_id', '=', def.id).orderBy('site_code').orderBy('dp_name').execute();
+      if (targets.length > 0) await trx.deleteFrom('package_targets').where('package_id', '=', def.id).execute();
+      return { removed: targets.map((t) => `${t.site_code}/${t.dp_name}`), superseded: null };
     }),
   );
 }

@@ -126,3 +126,65 @@ test('a tampered, forged, truncated, corrupt or older bundle is refused into rec
   await deliver(await make(`P-${id}-PRI-good`, {}), `P-${id}-PRI-good`);
   await eventually('the genuine bundle applied', async () => ((await getPackage(pri.handle.ctx.db, id))?.sourceVersion === 3 ? true : undefined));
 });
+
+test('bundles about one package applied out of order: a definition older than the withdrawal already applied is skipped with a warning, also for a package never received; a later definition applies', async (t) => {
+  const lab = await startLab(t, ['CEN', 'PRI']);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  assert.equal((await api(cen, 'POST', '/api/v1/dps', { site: 'PRI', name: 'dp1', path: join(lab.dir, 'dp-pri') })).status, 201);
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'order');
+  const id = ((await api(cen, 'POST', '/api/v1/packages', { name: 'Order test', sourcePath: src })).json as { id: string }).id;
+  await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] });
+  await installedAt(lab, id, 1);
+  // A second package PRI never received, with content to carry.
+  const other = ((await api(cen, 'POST', '/api/v1/packages', { name: 'Never sent', sourcePath: src })).json as { id: string }).id;
+  const otherManifest = await eventually('the second package ingested at CEN', async () => (await getPackage(cen.handle.ctx.db, other))?.manifestSha256 ?? undefined);
+  const otherArchive = join(lab.dir, 'other.archive');
+  await packManifest(cen.handle.ctx.paths.library, otherManifest, otherArchive);
+
+  const receive = pri.handle.ctx.paths.despoolrReceive;
+  const deliver = async (name: string, def: PackageDefinition, created: Date, content?: string): Promise<void> => {
+    const file = join(lab.dir, `${name}.bundle`);
+    await writeBundle(file, {
+      header: { format: 1, id: name, from: 'CEN', to: 'PRI', created: created.toISOString(), kind: 'package', package: def, content: content === undefined ? null : { kind: 'full', base: null } },
+      ...(content === undefined ? {} : { content }),
+      privateKey: cen.handle.ctx.keys.privateKey,
+    });
+    await rename(file, join(receive, `${name}.bundle`));
+    // Handled: gone from receive/, and not refused.
+    await eventually(`${name} handled`, async () => (await stat(join(receive, `${name}.bundle`)).then(() => false, () => true)) || undefined);
+    await assert.rejects(stat(join(receive, 'bad', `${name}.bundle`)), `${name} is not in bad/`);
+  };
+  const skippedFor = async (pkg: string, name: string): Promise<void> => {
+    const messages = await listStatusMessages(pri.handle.ctx.db, { component: 'despooler' });
+    assert.ok(
+      messages.some((m) => m.severity === 'warning' && m.packageId === pkg && m.text.includes(`bundle ${name} `) && /is older than bundle .*already applied; skipped, nothing changed/.test(m.text)),
+      `a warning names the skipped ${name}`,
+    );
+  };
+  const dp1 = await definitionAt(lab, id, {});
+  const made = Date.now();
+
+  // The definition (made first) is held back; the withdrawal that followed it arrives and is applied.
+  await deliver(`P-${id}-PRI-withdrawal`, { ...dp1, targets: [] }, new Date(made + 2000));
+  assert.deepEqual(await getTargets(pri.handle.ctx.db, id), [], 'the withdrawal took the target off');
+  // The held-back definition arrives: it would put the package back on PRI/dp1, which CEN no longer targets.
+  await deliver(`P-${id}-PRI-late`, dp1, new Date(made + 1000));
+  await skippedFor(id, `P-${id}-PRI-late`);
+  assert.deepEqual(await getTargets(pri.handle.ctx.db, id), [], 'the late definition changed nothing');
+
+  // The same for a package PRI never held: the withdrawal is remembered, the late definition and its content skipped.
+  const otherDef = await definitionAt(lab, other, { targets: [{ site: 'PRI', dp: 'dp1' }] });
+  await deliver(`P-${other}-PRI-withdrawal`, { ...otherDef, targets: [] }, new Date(made + 2000));
+  await deliver(`P-${other}-PRI-late`, otherDef, new Date(made + 1000), otherArchive);
+  await skippedFor(other, `P-${other}-PRI-late`);
+  assert.equal(await getPackage(pri.handle.ctx.db, other), undefined, 'PRI still does not know the package');
+
+  // A definition made after the withdrawal applies: the package goes back on PRI/dp1 (the same bundle sent again too).
+  await deliver(`P-${id}-PRI-again`, dp1, new Date(made + 3000));
+  await deliver(`P-${id}-PRI-again`, dp1, new Date(made + 3000));
+  assert.deepEqual(await getTargets(pri.handle.ctx.db, id), [{ site: 'PRI', dp: 'dp1' }]);
+  const skips = (await listStatusMessages(pri.handle.ctx.db, { component: 'despooler' })).filter((m) => m.text.includes('skipped, nothing changed'));
+  assert.equal(skips.length, 2, 'only the two late definitions were skipped');
+});

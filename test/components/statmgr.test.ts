@@ -11,6 +11,9 @@ import { newSite, openContext } from '../helpers/site.js';
 
 const MANIFEST = 'a'.repeat(64);
 
+/** A bundle of the parent's, made now: later calls are later bundles. */
+const fromParent = (): { bundleId: string; created: string } => ({ bundleId: 'P-CEN00001-PRI-test', created: new Date().toISOString() });
+
 /** A child site PRI below CEN, with `dps` DPs and `packages` packages received from CEN targeting all of them. */
 async function childSite(t: Parameters<typeof newSite>[0], packages: number, dps: number): Promise<{ ctx: Awaited<ReturnType<typeof openContext>>; ids: string[]; names: string[] }> {
   const site = await newSite(t, 'PRI');
@@ -35,7 +38,7 @@ async function childSite(t: Parameters<typeof newSite>[0], packages: number, dps
       targets: names.map((dp) => ({ site: 'PRI', dp })),
       dps: [],
       sites: [],
-    });
+    }, fromParent());
   }
   return { ctx, ids, names };
 }
@@ -103,7 +106,7 @@ test('statmgr: a withdrawal and a definition applied back to back leave the DP a
   assert.ok(first.status?.dps.some((d) => d.dp === key.dp && d.state === 'installed'));
   // The parent undistributed the DP (and forgot its row), then distributed it again: both bundles arrive before
   // this site's Distribution Manager looks, so the DP keeps the package and its row would not change.
-  await withdrawReceivedPackage(ctx.db, key.packageId);
+  await withdrawReceivedPackage(ctx.db, { id: key.packageId, sourceVersion: 1 }, fromParent());
   const def = {
     id: key.packageId,
     name: 'package 1',
@@ -117,12 +120,12 @@ test('statmgr: a withdrawal and a definition applied back to back leave the DP a
     dps: [],
     sites: [],
   };
-  await storeReceivedPackage(ctx.db, def);
+  await storeReceivedPackage(ctx.db, def, fromParent());
   const again = await collectReport(ctx, first.next);
   assert.deepEqual(again.status?.dps.map((d) => [d.dp, d.state, d.sourceVersion]), [[key.dp, 'installed', 1]], 'the row goes up again');
   assert.deepEqual((await collectReport(ctx, again.next)).status?.dps ?? [], [], 'once');
   // A definition that leaves the target where it was changes nothing.
-  await storeReceivedPackage(ctx.db, def);
+  await storeReceivedPackage(ctx.db, def, fromParent());
   assert.deepEqual((await collectReport(ctx, again.next)).status?.dps ?? [], []);
 });
 

@@ -4,7 +4,7 @@ import { importArchive } from '../../content/import.js';
 import { hasManifest } from '../../content/library.js';
 import { addStatusMessage, getPackage } from '../../db/index.js';
 import { clearWanted, recordWanted } from '../../db/hierarchy.js';
-import { storeReceivedPackage, withdrawReceivedPackage } from '../../db/received.js';
+import { type OrderedBundle, newerBundle, storeReceivedPackage, withdrawReceivedPackage } from '../../db/received.js';
 import { SitecastError, ioError, isSitecastError } from '../../errors.js';
 import { type BundleHeader, type VerifiedBundle, extractBundleContent } from '../../formats/bundle.js';
 import type { SiteContext } from '../../site/context.js';
@@ -44,6 +44,7 @@ export async function applyPackage(ctx: SiteContext, log: ComponentLog, bundle: 
 async function apply(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle, header: PackageHeader): Promise<void> {
   const def = header.package;
   const held = await getPackage(ctx.db, def.id);
+  const stamp = { bundleId: header.id, created: header.created };
   // Definitions name the targets at and below the receiving site only: none left is a withdrawal.
   if (def.targets.length === 0) {
     await withdraw(ctx, log, header, held !== undefined);
@@ -51,6 +52,11 @@ async function apply(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle
   }
   if (held !== undefined && def.sourceVersion < held.sourceVersion) {
     throw new SitecastError('SITECAST_E_ROLLBACK', `package ${def.id}: this site holds source version ${held.sourceVersion}; refusing the older version ${def.sourceVersion}`);
+  }
+  const newer = await newerBundle(ctx.db, def.id, { ...stamp, sourceVersion: def.sourceVersion });
+  if (newer !== undefined) {
+    await skipped(ctx, log, header, newer);
+    return;
   }
   if (!def.targets.every((t) => def.sites.some((s) => s.code === t.site) || t.site === ctx.siteCode)) {
     throw new SitecastError('SITECAST_E_BAD_BUNDLE', `bundle ${header.id}: a target names a site the bundle does not define`);
@@ -76,7 +82,11 @@ async function apply(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle
       await rm(archive, { force: true }).catch(() => undefined);
     }
   }
-  const stored = await storeReceivedPackage(ctx.db, def);
+  const stored = await storeReceivedPackage(ctx.db, def, stamp);
+  if (stored.superseded !== null) {
+    await skipped(ctx, log, header, stored.superseded);
+    return;
+  }
   await clearWanted(ctx.db, def.id, def.sourceVersion);
   ctx.wake('dbmon');
   const targets = def.targets.map((t) => `${t.site}/${t.dp}`).join(', ');
@@ -88,13 +98,30 @@ async function apply(ctx: SiteContext, log: ComponentLog, bundle: VerifiedBundle
 /** The parent withdrew the package from this site and all below it: its targets go, its content stays. */
 async function withdraw(ctx: SiteContext, log: ComponentLog, header: PackageHeader, known: boolean): Promise<void> {
   const def = header.package;
+  // Recorded even for a package never received here: the definition it followed, arriving late, is then older.
+  const { removed, superseded } = await withdrawReceivedPackage(ctx.db, def, { bundleId: header.id, created: header.created });
+  if (superseded !== null) {
+    await skipped(ctx, log, header, superseded);
+    return;
+  }
   if (!known) {
     log.info(`${header.id}: ${def.id} withdrawn by ${header.from}; this site never received it: nothing to do`);
     return;
   }
-  const removed = await withdrawReceivedPackage(ctx.db, def.id);
   ctx.wake('dbmon');
   const text = `${def.id} withdrawn by ${header.from}: no DP at or below this site is targeted any more (${removed.length === 0 ? 'none was' : `${removed.join(', ')} taken off`}); its content stays in the library`;
   log.info(`${header.id}: ${text}`);
   await addStatusMessage(ctx.db, { severity: 'info', component: 'despooler', site: ctx.siteCode, packageId: def.id, text: text.slice(0, 8000) });
+}
+
+/**
+ * A bundle older than one already applied for its package (held back by a
+ * retry while the later one arrived, or carried by courier in another order):
+ * applying it would undo the newer one, a withdrawal say. Nothing is written.
+ */
+async function skipped(ctx: SiteContext, log: ComponentLog, header: PackageHeader, newer: OrderedBundle): Promise<void> {
+  const def = header.package;
+  const text = `${def.id}: bundle ${header.id} (source version ${def.sourceVersion}, made ${header.created}) is older than bundle ${newer.bundleId} (source version ${newer.sourceVersion}, made ${newer.created}), already applied; skipped, nothing changed`;
+  log.warn(text);
+  await addStatusMessage(ctx.db, { severity: 'warning', component: 'despooler', site: ctx.siteCode, packageId: def.id, text: text.slice(0, 8000) });
 }

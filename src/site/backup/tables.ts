@@ -43,6 +43,7 @@ export const TABLES: readonly TableSpec[] = [
   { name: 'advertisement_status', key: ['advertisement_id', 'client_id'] },
   { name: 'dp_refresh_requests', key: ['package_id', 'site_code', 'dp_name'] },
   { name: 'wanted_versions', key: ['package_id'] },
+  { name: 'received_definitions', key: ['package_id'] },
   { name: 'change_log', key: ['id'], identity: 'id' },
 ];
 

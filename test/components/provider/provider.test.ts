@@ -141,7 +141,7 @@ test('undistribute: a DP of a site below is taken off the targets (that site tak
   assert.deepEqual(await targetsNow(), ['ABC/dp1', 'OTH/dp1']);
 
   // A package received from the parent: its targets are the parent's to choose.
-  await storeReceivedPackage(site.db, { id: 'OTH00001', name: 'R', version: '1', sourcePath: '/src', sourceVersion: 1, priority: 'medium', programs: [], manifest: 'a'.repeat(64), targets: [{ site: 'ABC', dp: 'dp1' }], dps: [], sites: [] });
+  await storeReceivedPackage(site.db, { id: 'OTH00001', name: 'R', version: '1', sourcePath: '/src', sourceVersion: 1, priority: 'medium', programs: [], manifest: 'a'.repeat(64), targets: [{ site: 'ABC', dp: 'dp1' }], dps: [], sites: [] }, { bundleId: 'P-OTH00001-ABC-test', created: new Date().toISOString() });
   const received = await call(site, 'POST', '/api/v1/packages/OTH00001/undistribute', { body: { dps: ['ABC/dp1'] } });
   assert.equal(received.statusCode, 409);
   assert.match(errorOf(received).message, /received from the parent/);
