@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { ROUTES, dpListSchema, dpSchema } from '../components/provider/contract.js';
-import { type SiteFlags, callSite, resolveTarget, withSiteFlags } from './client.js';
+import { ROUTES, dpListSchema, dpParamsSchema, dpSchema } from '../components/provider/contract.js';
+import { type SiteFlags, callSite, checkFlags, resolveTarget, withSiteFlags } from './client.js';
 import type { Run } from './content.js';
 import { printJson, type Io } from './output.js';
 import { table } from './table.js';
@@ -35,6 +35,24 @@ export function registerDp(program: Command, io: Io, run: Run): void {
         const r = await callSite(target, { method: 'POST', path: ROUTES.addDp.url, body }, dpSchema);
         if (opts.json) printJson(io, r);
         else io.stdout(`DP ${r.site}/${r.name} added at ${r.path}\n`);
+        return 0;
+      }, Boolean(opts.json)),
+    );
+
+  withSiteFlags(
+    dp
+      .command('remove')
+      .description('remove a distribution point of this site once no package is on it (take packages off with `package undistribute` first); its folder is left as it is')
+      .requiredOption('--name <dp>', 'DP name'),
+  )
+    .option('--json', 'print one JSON object')
+    .action((opts: SiteFlags & { name: string; json?: boolean }) =>
+      run(async () => {
+        const name = checkFlags(dpParamsSchema, { name: opts.name }, '--name').name;
+        const target = await resolveTarget(opts, io.env ?? {});
+        const r = await callSite(target, { method: 'POST', path: ROUTES.removeDp.url.replace(':name', encodeURIComponent(name)) }, dpSchema);
+        if (opts.json) printJson(io, r);
+        else io.stdout(`DP ${r.site}/${r.name} removed; its folder ${r.path} is left as it is\n`);
         return 0;
       }, Boolean(opts.json)),
     );

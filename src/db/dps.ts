@@ -47,6 +47,46 @@ export async function addDp(site: SiteDb, input: NewDp): Promise<Dp> {
   return toDp(row);
 }
 
+/**
+ * Removes a distribution point once nothing is left on it: no package
+ * targets it, and no status row names it (Distribution Manager deletes a
+ * package's row only after it took the package off the DP, so a row left
+ * means a share or chunks still there, or a clean-up still to run). In one
+ * transaction: a package targeted at the DP in the meantime fails on its
+ * foreign key instead of naming a DP that is gone. Redistribution requests
+ * for it go with it. The folder itself is not touched.
+ *
+ * `statusRows: 'forget'` is for a DP a site below removed and reported: the
+ * rows here are copies of that site's, and go with the DP.
+ */
+export async function removeDp(site: SiteDb, ref: { site: string; name: string }, options: { statusRows?: 'refuse' | 'forget' } = {}): Promise<Dp> {
+  const code = parseInput(siteCodeSchema, ref.site, 'site code');
+  const name = parseInput(shortNameSchema, ref.name, 'DP name');
+  return guard(site, `DP ${code}/${name}`, () =>
+    site.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('dps').selectAll().where('site_code', '=', code).where('name', '=', name).executeTakeFirst();
+      if (row === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `no distribution point ${code}/${name}`, { hint: 'GET /api/v1/dps lists them' });
+      const targeted = await trx.selectFrom('package_targets').select('package_id').where('site_code', '=', code).where('dp_name', '=', name).orderBy('package_id').execute();
+      if (targeted.length > 0) {
+        const ids = targeted.map((t) => t.package_id);
+        throw new SitecastError('SITECAST_E_CONFLICT', `DP ${code}/${name} still has ${ids.length} package(s) distributed to it: ${ids.slice(0, 20).join(', ')}${ids.length > 20 ? ', …' : ''}`, {
+          hint: `take them off first: sitecast package undistribute <id> --dp ${code}/${name}`,
+        });
+      }
+      const left = await trx.selectFrom('package_dp_status').select(['package_id', 'state']).where('site_code', '=', code).where('dp_name', '=', name).orderBy('package_id').execute();
+      if (options.statusRows === 'forget') await trx.deleteFrom('package_dp_status').where('site_code', '=', code).where('dp_name', '=', name).execute();
+      else if (left.length > 0) {
+        throw new SitecastError('SITECAST_E_CONFLICT', `DP ${code}/${name} is still being cleared: ${left.map((r) => `${r.package_id} (${r.state})`).slice(0, 20).join(', ')} not taken off yet`, {
+          hint: `sitecast package status <id> shows it; try again once the package is off the DP`,
+        });
+      }
+      await trx.deleteFrom('dp_refresh_requests').where('site_code', '=', code).where('dp_name', '=', name).execute();
+      await trx.deleteFrom('dps').where('site_code', '=', code).where('name', '=', name).execute();
+      return toDp(row);
+    }),
+  );
+}
+
 export async function listDps(site: SiteDb, filter: { site?: string } = {}): Promise<Dp[]> {
   const code = filter.site === undefined ? undefined : parseInput(siteCodeSchema, filter.site, 'site code');
   const rows = await guard(site, 'DPs', () => {

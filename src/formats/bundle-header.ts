@@ -107,6 +107,15 @@ export type StatusPayload = z.infer<typeof statusPayloadSchema>;
 export const sitePayloadSchema = z.strictObject({
   sites: z.array(siteNodeSchema).max(10_000),
   dps: z.array(bundleDpSchema).max(10_000),
+  /**
+   * Up only: DPs of the sender's subtree reported before and removed since
+   * (`dp remove` there), which the parent forgets. Absent when there are none
+   * (a parent of an older build then still reads the report).
+   */
+  removed: z
+    .array(z.strictObject({ site: siteCodeSchema, name: shortNameSchema }))
+    .max(10_000)
+    .optional(),
 });
 export type SitePayload = z.infer<typeof sitePayloadSchema>;
 

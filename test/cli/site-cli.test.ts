@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addStatusMessage, setDpStatus, setSourceProblem } from '../../src/db/index.js';
+import { addStatusMessage, deleteDpStatus, setDpStatus, setSourceProblem } from '../../src/db/index.js';
 import { listen, providerSite, type ProviderSite } from '../helpers/provider-site.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/cli.js';
@@ -85,6 +85,21 @@ test('every admin command keeps its --json contract against a running site (--ro
     [['cannot copy', 'error', 'ABC00001']],
   );
   assert.equal(json<{ messages: unknown[] }>(await run(['status', 'messages', ...root, '--json'])).messages.length, 2);
+
+  // The DP still holds the package until Distribution Manager clears it (its status row): it cannot be removed yet.
+  const busy = await run(['dp', 'remove', ...root, '--name', 'dp1', '--json']);
+  assert.equal(busy.code, 1);
+  assert.match(busy.stderr, /SITECAST_E_CONFLICT: DP ABC\/dp1 is still being cleared: ABC00001 \(installed\) not taken off yet/);
+  await deleteDpStatus(site.db, { packageId: 'ABC00001', site: 'ABC', dp: 'dp1' });
+  const removed = await run(['dp', 'remove', ...root, '--name', 'dp1', '--json']);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.deepEqual(json(removed), { site: 'ABC', name: 'dp1', path: dpPath });
+  assert.deepEqual(json(await run(['dp', 'list', ...root, '--json'])), { dps: [] });
+  const again = await run(['dp', 'remove', ...root, '--name', 'dp1']);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /SITECAST_E_NOT_FOUND: no distribution point ABC\/dp1/);
+  const badName = await run(['dp', 'remove', ...root, '--name', '../x']);
+  assert.equal(badName.code, 2, badName.stderr);
 });
 
 test('human output: readable tables and one-line confirmations', async (t) => {
@@ -101,6 +116,8 @@ test('human output: readable tables and one-line confirmations', async (t) => {
   assert.match((await run(['dp', 'list', ...root])).stdout, /^DP +PATH\nABC\/dp1 /);
   assert.equal((await run(['status', 'messages', ...root])).stdout, 'no status messages\n');
   assert.match((await run(['package', 'update', ...root, 'ABC00001'])).stdout, /source version 2/);
+  await run(['dp', 'add', ...root, '--name', 'spare', '--path', join(site.dir, 'spare')]);
+  assert.equal((await run(['dp', 'remove', ...root, '--name', 'spare'])).stdout, `DP ABC/spare removed; its folder ${join(site.dir, 'spare')} is left as it is\n`);
 });
 
 test('package wait: 0 when every DP holds the current version, 1 when one failed, 2 on timeout', async (t) => {

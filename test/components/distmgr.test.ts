@@ -8,7 +8,8 @@ import { chunkPath } from '../../src/content/store.js';
 import { extractManifest } from '../../src/content/extract.js';
 import { ingestTree } from '../../src/content/ingest.js';
 import { importArchive } from '../../src/content/import.js';
-import { ackChanges, addDp, getPackage, getPackageStatus, listStatusMessages, openSiteDb, readChanges, setDpStatus, setTargets, updatePackage } from '../../src/db/index.js';
+import { ackChanges, addDp, getPackage, getPackageStatus, listDps, listStatusMessages, openSiteDb, readChanges, removeDp, setDpStatus, setTargets, updatePackage } from '../../src/db/index.js';
+import { isSitecastError } from '../../src/errors.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
 import { recordSent, setHolding, upsertSite } from '../../src/db/hierarchy.js';
 import { verifyLibrary } from '../../src/content/verify.js';
@@ -262,6 +263,30 @@ test('undistribute: a package taken off one DP loses its share, status row and c
   assert.equal(nal.locations[0]?.dp, 'DP1');
   const messages = await listStatusMessages(h.ctx.db, { packageId: pkg.id });
   assert.ok(messages.some((m) => /taken off DP DP2 \(share removed; \d+ chunks, \d+ bytes freed from its library\)/.test(m.text)), messages.map((m) => m.text).join('\n'));
+});
+
+test('a DP is removed once Distribution Manager has taken its last package off it: refused before, then gone from the site, its folder left empty of packages', async (t) => {
+  const site = await newSite(t);
+  const h = await start(site);
+  const src = join(site.dir, 'src');
+  await makeTree(src, 'retire');
+  const pkg = await distribute(h.ctx, site.dir, src, ['DP1', 'DP2']);
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed');
+  await assert.rejects(removeDp(h.ctx.db, { site: 'CEN', name: 'DP2' }), (err: unknown) => isSitecastError(err, 'SITECAST_E_CONFLICT') && /still has 1 package/.test(err.message));
+
+  await setTargets(h.ctx.db, pkg.id, [{ site: 'CEN', dp: 'DP1' }]);
+  h.ctx.wake('dbmon');
+  await eventually('taken off DP2', async () => ((await getPackageStatus(h.ctx.db, pkg.id)).map((r) => r.dp).join() === 'DP1' ? true : undefined), 15_000);
+  const removed = await removeDp(h.ctx.db, { site: 'CEN', name: 'DP2' });
+  assert.equal(removed.path, join(site.dir, 'dp2'));
+  assert.deepEqual((await listDps(h.ctx.db, { site: 'CEN' })).map((d) => d.name), ['DP1']);
+  assert.deepEqual((await readdir(join(site.dir, 'dp2', 'SMSPKG'))).filter((n) => n.includes(pkg.id)), [], 'no share or record of the package is left in the folder');
+  // The site goes on: an update reaches the remaining DP.
+  await writeFile(join(src, 'added.txt'), 'v2');
+  await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  h.ctx.wake('dbmon');
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed' && s.sourceVersion === 2);
+  assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP1', pkg.id)), await describeTree(src));
 });
 
 test('a restart resumes a wake-up file left in the inbox and DPs left pending', async (t) => {

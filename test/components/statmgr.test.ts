@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EMPTY_STATE, type HoldingsCache, LATE_COMMIT_WINDOW_MS, type ReportState, collectReport } from '../../src/components/statmgr/collect.js';
 import { openLibrary } from '../../src/content/library.js';
-import { addDp, createPackage, deleteDpStatus, setDpStatus, setTargets } from '../../src/db/index.js';
+import { addDp, createPackage, deleteDpStatus, removeDp, setDpStatus, setTargets } from '../../src/db/index.js';
 import { clearWanted, recordWanted, setLocalSite, upsertSite } from '../../src/db/hierarchy.js';
 import { storeReceivedPackage, withdrawReceivedPackage } from '../../src/db/received.js';
 import { newSite, openContext } from '../helpers/site.js';
@@ -227,4 +227,27 @@ test('statmgr: versions wanted whole go up once, with the report; none, no field
   await clearWanted(ctx.db, ids[1] as string, 2);
   const cleared = await collectReport(ctx, wanted.next);
   assert.ok(cleared.status !== undefined && cleared.status.wants === undefined, 'a report tells the want is gone');
+});
+
+test('statmgr: a DP removed at this site or below is named once in the next site definitions; an older state (no DPs recorded) names none', async (t) => {
+  const { ctx } = await childSite(t, 0, 3);
+  await upsertSite(ctx.db, { code: 'SEC', name: 'Secondary', parentCode: 'PRI', publicKey: null, url: null });
+  await addDp(ctx.db, { site: 'SEC', name: 'dp1', path: '/srv/sec' });
+  const first = await collectReport(ctx, EMPTY_STATE);
+  assert.deepEqual(first.site?.dps.map((d) => `${d.site}/${d.name}`), ['PRI/dp1', 'PRI/dp2', 'PRI/dp3', 'SEC/dp1']);
+  assert.equal(first.site?.removed, undefined, 'nothing removed yet: no field');
+  assert.deepEqual(first.next.reportedDps, ['PRI/dp1', 'PRI/dp2', 'PRI/dp3', 'SEC/dp1']);
+
+  await removeDp(ctx.db, { site: 'PRI', name: 'dp2' });
+  await removeDp(ctx.db, { site: 'SEC', name: 'dp1' }, { statusRows: 'forget' });
+  const second = await collectReport(ctx, first.next);
+  assert.deepEqual(second.site?.dps.map((d) => `${d.site}/${d.name}`), ['PRI/dp1', 'PRI/dp3']);
+  assert.deepEqual(second.site?.removed, [{ site: 'PRI', name: 'dp2' }, { site: 'SEC', name: 'dp1' }]);
+  assert.equal((await collectReport(ctx, second.next)).site, undefined, 'reported once');
+
+  // A state written by an older build has no DP list: a removal since then cannot be told, and none is named.
+  await removeDp(ctx.db, { site: 'PRI', name: 'dp3' });
+  const older = await collectReport(ctx, { ...second.next, reportedDps: undefined });
+  assert.deepEqual(older.site?.dps.map((d) => `${d.site}/${d.name}`), ['PRI/dp1']);
+  assert.equal(older.site?.removed, undefined);
 });

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, chmod, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadManifest, openLibrary } from '../../src/content/library.js';
 import { chunkPath } from '../../src/content/store.js';
 import { getPackage, getTargets } from '../../src/db/index.js';
 import { getHolding, getSent, listSiteNodes, listWanted } from '../../src/db/hierarchy.js';
+import { writeBundle } from '../../src/formats/bundle.js';
 import { describeTree, makeTree, randomBytesFrom } from '../helpers/fixtures.js';
 import { api, startLab } from '../helpers/hierarchy.js';
 import { eventually } from '../helpers/site.js';
@@ -256,4 +257,61 @@ test('undistribute, then distribute again, while the content is still on its way
   assert.deepEqual(await getTargets(pri.handle.ctx.db, id), [{ site: 'PRI', dp: 'dp1' }]);
   assert.deepEqual(await describeTree(join(lab.dir, 'dp-pri', 'SMSPKG', id)), await describeTree(src));
   assert.deepEqual(await readdir(join(cen.root, 'inboxes', 'schedule.box', 'outboxes', 'http', 'bad')).catch(() => []), [], 'no send request refused');
+});
+
+test('a DP removed at a site below is forgotten at every site above it; one a package still targets above stays with a warning, and a child cannot remove a DP outside its subtree', async (t) => {
+  const lab = await startLab(t);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  const sec = lab.site('SEC');
+  await eventually('SEC known at CEN', async () => ((await listSiteNodes(cen.handle.ctx.db)).some((s) => s.code === 'SEC') ? true : undefined));
+  const add = async (site: string, name: string): Promise<void> => {
+    const r = await api(cen, 'POST', '/api/v1/dps', { name, path: join(lab.dir, `dp-${site.toLowerCase()}-${name}`), ...(site === 'CEN' ? {} : { site }) });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  };
+  for (const [site, name] of [['CEN', 'dp1'], ['PRI', 'dp1'], ['SEC', 'dp1'], ['SEC', 'dp2']] as const) await add(site, name);
+  const dpsAt = async (site: typeof cen): Promise<string[]> => ((await api(site, 'GET', '/api/v1/dps')).json as { dps: { site: string; name: string }[] }).dps.map((d) => `${d.site}/${d.name}`);
+  await eventually('SEC has its two DPs', async () => ((await dpsAt(sec)).join() === 'SEC/dp1,SEC/dp2' ? true : undefined));
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'retire-dp');
+  const id = ((await api(cen, 'POST', '/api/v1/packages', { name: 'On SEC', sourcePath: src })).json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['SEC/dp1'] })).status, 200);
+  await eventually('installed on SEC/dp1', async () => allAt(await statusAtCentral(lab, id), 1, 1), 60_000);
+
+  // SEC/dp1 holds a package: SEC refuses to remove it.
+  const busy = await api(sec, 'POST', '/api/v1/dps/dp1/remove');
+  assert.equal(busy.status, 409, JSON.stringify(busy.json));
+  // SEC/dp2 holds nothing: SEC removes it, PRI and CEN forget it.
+  const removed = await api(sec, 'POST', '/api/v1/dps/dp2/remove');
+  assert.equal(removed.status, 200, JSON.stringify(removed.json));
+  assert.deepEqual(await dpsAt(sec), ['SEC/dp1']);
+  await eventually('PRI forgot SEC/dp2', async () => (!(await dpsAt(pri)).includes('SEC/dp2') ? true : undefined), 30_000);
+  await eventually('CEN forgot SEC/dp2', async () => ((await dpsAt(cen)).join() === 'CEN/dp1,PRI/dp1,SEC/dp1' ? true : undefined), 30_000);
+  const messages = (await api(cen, 'GET', '/api/v1/status-messages?component=despooler')).json as { messages: { text: string }[] };
+  assert.ok(messages.messages.some((m) => m.text === 'DP SEC/dp2 removed at SEC (reported by PRI); forgotten here'), JSON.stringify(messages));
+  const gone = await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['SEC/dp2'] });
+  assert.equal(gone.status, 404, 'a package can no longer be sent to it');
+
+  // PRI claims SEC/dp1 (which CEN still targets) and CEN/dp1 (not in PRI's subtree) were removed: CEN keeps both.
+  const bundle = join(lab.dir, 'claim.bundle');
+  const sites = (await listSiteNodes(pri.handle.ctx.db)).filter((s) => s.code === 'PRI' || s.code === 'SEC');
+  await writeBundle(bundle, {
+    header: {
+      format: 1, id: 'D-CEN-claim', from: 'PRI', to: 'CEN', created: new Date().toISOString(), kind: 'site',
+      site: {
+        sites: sites.map((s) => ({ code: s.code, name: s.name, parentCode: s.parentCode, publicKey: s.publicKey, url: s.url })),
+        dps: [{ site: 'PRI', name: 'dp1', path: join(lab.dir, 'dp-pri-dp1') }],
+        removed: [{ site: 'SEC', name: 'dp1' }, { site: 'CEN', name: 'dp1' }],
+      },
+    },
+    privateKey: pri.handle.ctx.keys.privateKey,
+  });
+  await rename(bundle, join(cen.handle.ctx.paths.despoolrReceive, 'D-CEN-claim.bundle'));
+  const warning = await eventually('CEN warns it keeps SEC/dp1', async () => {
+    const m = (await api(cen, 'GET', '/api/v1/status-messages?component=despooler&severity=warning')).json as { messages: { text: string }[] };
+    return m.messages.find((x) => x.text.startsWith('PRI reports DP SEC/dp1 removed, but it is kept here'));
+  });
+  assert.match(warning.text, new RegExp(`still has 1 package\\(s\\) distributed to it: ${id}`));
+  assert.deepEqual(await dpsAt(cen), ['CEN/dp1', 'PRI/dp1', 'SEC/dp1'], 'CEN keeps both');
+  assert.ok(allAt(await statusAtCentral(lab, id), 1, 1), 'and the status of SEC/dp1');
 });

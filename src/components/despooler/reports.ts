@@ -1,4 +1,4 @@
-import { addStatusMessage, getPackage, getTargets, setDpStatus } from '../../db/index.js';
+import { addStatusMessage, getPackage, getTargets, removeDp, setDpStatus } from '../../db/index.js';
 import { childToward, forgetHoldingAndRepeatSend, getSent, isAtOrBelow, listSiteNodes, setHolding, upsertSite, type SiteNode } from '../../db/hierarchy.js';
 import { storeDefinitions } from '../../db/received.js';
 import { isSitecastError } from '../../errors.js';
@@ -151,5 +151,34 @@ export async function applySite(ctx: SiteContext, log: ComponentLog, header: Sit
   const dps = payload.dps.filter((d) => codes.has(d.site));
   await storeDefinitions(ctx.db, { sites: [], dps });
   log.info(`${header.id}: definitions from ${header.from}: ${accepted.length} site(s), ${dps.length} DP(s)${payload.sites.length > accepted.length ? `; ${payload.sites.length - accepted.length} site(s) outside its subtree left out` : ''}`);
+  await forgetRemovedDps(ctx, log, header, codes);
   ctx.wake('statmgr');
+}
+
+/**
+ * DPs a child reports removed (in its own subtree only, and not defined again
+ * in the same report) are forgotten here, with the copies of their status
+ * rows; the status reporter then tells the site above. One a package still
+ * targets here stays, with a warning: the next bundle for that package brings
+ * the DP's definition back to the child.
+ */
+async function forgetRemovedDps(ctx: SiteContext, log: ComponentLog, header: SiteHeader, codes: ReadonlySet<string>): Promise<void> {
+  const again = new Set(header.site.dps.map((d) => `${d.site}/${d.name}`));
+  for (const d of header.site.removed ?? []) {
+    const ref = `${d.site}/${d.name}`;
+    if (!codes.has(d.site) || again.has(ref)) continue;
+    try {
+      await removeDp(ctx.db, d, { statusRows: 'forget' });
+    } catch (err) {
+      if (isSitecastError(err, 'SITECAST_E_NOT_FOUND')) continue;
+      if (!isSitecastError(err, 'SITECAST_E_CONFLICT')) throw err;
+      const text = `${header.from} reports DP ${ref} removed, but it is kept here: ${err.message}`;
+      log.warn(`${header.id}: ${text}`);
+      await addStatusMessage(ctx.db, { severity: 'warning', component: 'despooler', site: ctx.siteCode, text: text.slice(0, 8000) });
+      continue;
+    }
+    const text = `DP ${ref} removed at ${d.site} (reported by ${header.from}); forgotten here`;
+    log.info(`${header.id}: ${text}`);
+    await addStatusMessage(ctx.db, { severity: 'info', component: 'despooler', site: ctx.siteCode, text });
+  }
 }

@@ -102,6 +102,7 @@ export const tokenListSchema = z.object({ tokens: z.array(tokenViewSchema) });
 export const tokenParamsSchema = z.object({ id: z.string().regex(/^[0-9a-f]{12}$/, 'a token id is 12 hex digits (sitecast token list shows them)') });
 export const revokedTokenSchema = z.object({ id: z.string(), revoked: z.literal(true) });
 export const packageDpParamsSchema = z.object({ id: packageIdSchema, dp: shortNameSchema });
+export const dpParamsSchema = z.object({ name: shortNameSchema });
 export const redistributeResultSchema = z.object({ id: packageIdSchema, site: siteCodeSchema, dp: z.string(), requestedAt: z.string() });
 export const distributeResultSchema = z.object({ id: packageIdSchema, targets: z.array(targetSchema) });
 
@@ -228,6 +229,15 @@ export const ROUTES = {
     response: joinResultSchema,
   },
   listDps: { method: 'GET', url: `${API_PREFIX}/dps`, summary: 'Distribution points of every known site', access: 'read', status: 200, response: dpListSchema },
+  removeDp: {
+    method: 'POST',
+    url: `${API_PREFIX}/dps/:name/remove`,
+    summary: 'Remove a distribution point of this site that no package is on any more (409 while one is, or is still being taken off); its folder is left as it is',
+    access: 'write',
+    params: dpParamsSchema,
+    status: 200,
+    response: dpSchema,
+  },
   createPackage: {
     method: 'POST',
     url: `${API_PREFIX}/packages`,

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { type StatusMessageFilter, addDp, listDps, listStatusMessages } from '../../db/index.js';
+import { type StatusMessageFilter, addDp, addStatusMessage, listDps, listStatusMessages, removeDp } from '../../db/index.js';
 import type { Listen } from '../../site/config.js';
 import { type MessagesQuery, ROUTES } from './contract.js';
 import { addRemoteDp } from './hierarchy.js';
@@ -44,6 +44,14 @@ export function siteRoutes(app: FastifyInstance, deps: RouteDeps): void {
   addRoute(app, deps, ROUTES.listDps, async () => ({
     dps: (await listDps(db)).map((d) => ({ site: d.site, name: d.name, path: d.path, ...(d.url === null ? {} : { url: d.url }) })),
   }));
+
+  addRoute(app, deps, ROUTES.removeDp, async ({ params, caller }) => {
+    const dp = await removeDp(db, { site: config.code, name: params.name });
+    const text = `DP ${dp.site}/${dp.name} removed by token ${caller?.id ?? '?'}; its folder ${dp.path} is left as it is`;
+    deps.log.info(text);
+    await addStatusMessage(db, { severity: 'info', component: 'provider', site: config.code, text });
+    return { site: dp.site, name: dp.name, path: dp.path };
+  });
 
   addRoute(app, deps, ROUTES.statusMessages, async ({ query }) => ({
     messages: await listStatusMessages(db, messageFilter(query)),

@@ -22,6 +22,8 @@ export interface ReportState {
   /** Fingerprint of the wanted versions last reported ('' or absent: none). */
   wants?: string | undefined;
   sites: string;
+  /** The DPs (`SITE/dp`) of the last site definitions reported; absent (an older build's state): removals since are not known. */
+  reportedDps?: string[] | undefined;
   /** Status messages up to this id were looked at. */
   messageId: number;
   /**
@@ -82,7 +84,8 @@ function definition(s: SiteNode, url: string | undefined): SitePayload['sites'][
  * packages received from above (this site's DPs and those below it), what
  * this site's library holds of them, the versions it needs whole (a delta
  * refused for a missing base), status messages about them, and the
- * definitions of this site, the sites below it and their DPs.
+ * definitions of this site, the sites below it and their DPs (with the DPs
+ * reported before and removed since).
  */
 export async function collectReport(ctx: SiteContext, state: ReportState, cache: HoldingsCache = {}): Promise<Collected> {
   const local = await getLocalSite(ctx.db);
@@ -98,8 +101,12 @@ export async function collectReport(ctx: SiteContext, state: ReportState, cache:
   const siteHash = hash({ siteDefs, dpDefs });
   let site: SitePayload | undefined;
   if (siteHash !== state.sites) {
-    site = { sites: siteDefs, dps: dpDefs };
+    const current = dpDefs.map((d) => `${d.site}/${d.name}`);
+    const now = new Set(current);
+    const removed = (state.reportedDps ?? []).filter((ref) => !now.has(ref)).map((ref) => ({ site: ref.slice(0, 3), name: ref.slice(4) }));
+    site = { sites: siteDefs, dps: dpDefs, ...(removed.length > 0 ? { removed } : {}) };
     next.sites = siteHash;
+    next.reportedDps = current;
   }
 
   const received = (await listPackages(ctx.db)).filter((p) => !p.id.startsWith(ctx.siteCode));

@@ -23,6 +23,7 @@ const stateSchema = z.strictObject({
   holdings: z.string(),
   wants: z.string().optional(),
   sites: z.string(),
+  reportedDps: z.array(z.string()).max(100_000).optional(),
   messageId: z.number().int().min(0),
   messageGaps: z.record(z.string().regex(/^[1-9][0-9]*$/), z.string()).optional(),
 });
@@ -125,7 +126,7 @@ export class StatusReporter implements Component {
     // Definitions first: a parent places the sites before the states that name them.
     if (site !== undefined) {
       await dropFile(outbox, `${stampedName(`SI-${parent}`)}${RPT_SUFFIX}`, serialize({ format: REPLICATION_FORMAT, kind: 'site', to: parent, site, created }));
-      this.log.info(`site definitions for ${parent}: ${site.sites.length} site(s), ${site.dps.length} DP(s)`);
+      this.log.info(`site definitions for ${parent}: ${site.sites.length} site(s), ${site.dps.length} DP(s)${site.removed === undefined ? '' : `; removed: ${site.removed.map((d) => `${d.site}/${d.name}`).join(', ')}`}`);
     }
     if (status !== undefined) {
       await dropFile(outbox, `${stampedName('ST')}${RPT_SUFFIX}`, serialize({ format: REPLICATION_FORMAT, kind: 'status', to: parent, status, created }));

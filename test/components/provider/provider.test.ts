@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, symlink } from 'node:fs/promises';
+import { mkdir, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { addDp, addStatusMessage, getPackage, getTargets, listDps, listPackages, setDpStatus } from '../../../src/db/index.js';
+import { addDp, addStatusMessage, deleteDpStatus, getPackage, getTargets, listDps, listPackages, listStatusMessages, setDpStatus } from '../../../src/db/index.js';
 import { upsertSite } from '../../../src/db/hierarchy.js';
 import { storeReceivedPackage } from '../../../src/db/received.js';
 import { providerSite, type ProviderSite } from '../../helpers/provider-site.js';
@@ -115,6 +115,46 @@ test('undistribute: takes DPs off the targets; a DP not targeted is 404, a read-
   assert.equal(ok.statusCode, 200, ok.body);
   assert.deepEqual(ok.json(), { id, targets: [{ site: 'ABC', dp: 'dp1' }] });
   assert.deepEqual((await getTargets(site.db, id)).map((x) => x.dp), ['dp1']);
+});
+
+test('DP remove: refused (409) while a package targets the DP or is still being taken off it, 404 for an unknown DP, 403 for a read-only token, 400 for a bad name, nothing changed; then removed with a status message, its folder left', async (t) => {
+  const site = await providerSite(t);
+  for (const name of ['dp1', 'dp2']) assert.equal((await call(site, 'POST', '/api/v1/dps', { body: { name, path: join(site.dir, name) } })).statusCode, 201);
+  await mkdir(join(site.dir, 'dp1', 'SMSPKG'), { recursive: true });
+  const { id } = (await call(site, 'POST', '/api/v1/packages', { body: { name: 'P', sourcePath: site.source } })).json<{ id: string }>();
+  assert.equal((await call(site, 'POST', `/api/v1/packages/${id}/distribute`, { body: { dps: ['ABC/dp1'] } })).statusCode, 200);
+  const dpsBefore = await listDps(site.db);
+
+  const targeted = await call(site, 'POST', '/api/v1/dps/dp1/remove');
+  assert.equal(targeted.statusCode, 409);
+  assert.match(errorOf(targeted).message, new RegExp(`DP ABC/dp1 still has 1 package\\(s\\) distributed to it: ${id}`));
+  assert.match(errorOf(targeted).hint ?? '', /package undistribute/);
+  // Taken off the targets, but Distribution Manager has not cleared the DP yet: its status row is still there.
+  await setDpStatus(site.db, { packageId: id, site: 'ABC', dp: 'dp1', state: 'installed', sourceVersion: 1 });
+  assert.equal((await call(site, 'POST', `/api/v1/packages/${id}/undistribute`, { body: { dps: ['ABC/dp1'] } })).statusCode, 200);
+  const clearing = await call(site, 'POST', '/api/v1/dps/dp1/remove');
+  assert.equal(clearing.statusCode, 409);
+  assert.match(errorOf(clearing).message, new RegExp(`DP ABC/dp1 is still being cleared: ${id} \\(installed\\) not taken off yet`));
+  assert.equal((await call(site, 'POST', '/api/v1/dps/dp9/remove')).statusCode, 404);
+  assert.match(errorOf(await call(site, 'POST', '/api/v1/dps/dp9/remove')).message, /no distribution point ABC\/dp9/);
+  assert.equal((await call(site, 'POST', '/api/v1/dps/dp2/remove', { token: site.readToken })).statusCode, 403);
+  assert.equal((await call(site, 'POST', '/api/v1/dps/..%2Fetc/remove')).statusCode, 400);
+  assert.deepEqual(await listDps(site.db), dpsBefore, 'nothing changed');
+
+  const free = await call(site, 'POST', '/api/v1/dps/dp2/remove');
+  assert.equal(free.statusCode, 200, free.body);
+  assert.deepEqual(free.json(), { site: 'ABC', name: 'dp2', path: join(site.dir, 'dp2') });
+  assert.deepEqual((await listDps(site.db)).map((d) => d.name), ['dp1']);
+  const messages = await listStatusMessages(site.db, { component: 'provider' });
+  assert.ok(messages.some((m) => m.text.startsWith('DP ABC/dp2 removed by token ')), 'a status message says who removed it');
+  // A package cannot be distributed to it any more.
+  const gone = await call(site, 'POST', `/api/v1/packages/${id}/distribute`, { body: { dps: ['ABC/dp2'] } });
+  assert.equal(gone.statusCode, 404);
+  // Once the DP is cleared (its status row gone), it can go too; its folder stays.
+  await deleteDpStatus(site.db, { packageId: id, site: 'ABC', dp: 'dp1' });
+  assert.equal((await call(site, 'POST', '/api/v1/dps/dp1/remove')).statusCode, 200);
+  assert.ok((await stat(join(site.dir, 'dp1', 'SMSPKG'))).isDirectory(), 'the folder is left as it is');
+  assert.deepEqual(await listDps(site.db), []);
 });
 
 test('undistribute: a DP of a site below is taken off the targets (that site takes the package off it); one of a site not below is 400 and nothing changes', async (t) => {
