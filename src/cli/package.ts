@@ -26,6 +26,7 @@ interface CreateOpts extends SiteFlags {
   priority?: string;
   program?: string[];
   maxRunTime?: string[];
+  icon?: string;
   json?: boolean;
 }
 
@@ -65,6 +66,7 @@ export function registerPackage(program: Command, io: Io, run: Run): void {
     .option('--priority <p>', 'high, medium (default) or low: the order packages travel in')
     .option('--program <name=command line>', 'a program and its command line (repeatable)', collect)
     .option('--max-run-time <name=seconds>', 'time limit of a program (repeatable; default 3600)', collect)
+    .option('--icon <file>', 'the package icon: a Windows .ICO file inside the source folder, as a path from it (e.g. setup.ico)')
     .option('--json', 'print one JSON object')
     .action((opts: CreateOpts) =>
       run(async () => {
@@ -77,6 +79,7 @@ export function registerPackage(program: Command, io: Io, run: Run): void {
             ...(opts.version === undefined ? {} : { version: opts.version }),
             ...(opts.priority === undefined ? {} : { priority: opts.priority }),
             ...(programs.length === 0 ? {} : { programs }),
+            ...(opts.icon === undefined ? {} : { icon: opts.icon }),
           },
           'package',
         );

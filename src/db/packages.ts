@@ -8,6 +8,7 @@ import {
   commandLineSchema,
   isOneLine,
   nameSchema,
+  packageFilePathSchema,
   packageIdSchema,
   parseInput,
   prioritySchema,
@@ -32,6 +33,8 @@ export interface Package {
   manifestSha256: string | null;
   /** Why the source folder of the current source version could not be used, or null. */
   sourceProblem: string | null;
+  /** An `.ICO` file inside the source folder (its path in the manifest), or null for the default icon. */
+  icon: string | null;
   createdAt: string;
   updatedAt: string;
   programs: Program[];
@@ -58,6 +61,7 @@ const newPackageSchema = z.object({
   sourcePath: absolutePathSchema,
   priority: prioritySchema.default('medium'),
   programs: programsSchema.default([]),
+  icon: packageFilePathSchema.nullable().default(null),
 });
 export type NewPackage = z.input<typeof newPackageSchema>;
 
@@ -84,6 +88,7 @@ function toPackage(row: PackageTable, programs: ProgramTable[]): Package {
     sourceVersion: Number(row.source_version),
     manifestSha256: row.manifest_sha256,
     sourceProblem: row.source_problem !== null && Number(row.source_problem_version) === Number(row.source_version) ? row.source_problem : null,
+    icon: row.icon ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     programs: [...programs]
@@ -142,6 +147,7 @@ export async function createPackage(site: SiteDb, input: NewPackage): Promise<Pa
         manifest_sha256: null,
         source_problem: null,
         source_problem_version: null,
+        icon: v.icon,
         created_at: now,
         updated_at: now,
       };

@@ -121,10 +121,11 @@ export async function storeReceivedPackage(site: SiteDb, def: PackageDefinition,
         priority: def.priority,
         source_version: def.sourceVersion,
         manifest_sha256: def.manifest,
+        icon: def.icon ?? null,
       };
       if (old === undefined) await trx.insertInto('packages').values({ id: def.id, ...row, created_at: now, updated_at: now }).execute();
       else {
-        const same = old.name === row.name && old.version === row.version && old.source_path === row.source_path && old.priority === row.priority && Number(old.source_version) === row.source_version && old.manifest_sha256 === row.manifest_sha256;
+        const same = old.name === row.name && old.version === row.version && old.source_path === row.source_path && old.priority === row.priority && Number(old.source_version) === row.source_version && old.manifest_sha256 === row.manifest_sha256 && (old.icon ?? null) === row.icon;
         if (!same) await trx.updateTable('packages').set({ ...row, updated_at: now }).where('id', '=', def.id).execute();
       }
       const programs = await trx.selectFrom('programs').selectAll().where('package_id', '=', def.id).orderBy('name').execute();

@@ -53,6 +53,8 @@ export interface PackageTable {
   /** Why the source folder of `source_problem_version` could not be used (null once a version was ingested). */
   source_problem: string | null;
   source_problem_version: number | null;
+  /** (migration 12) an `.ICO` file inside the source folder, or null for the default icon. */
+  icon: string | null;
   created_at: string;
   updated_at: string;
 }

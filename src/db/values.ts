@@ -45,6 +45,13 @@ export const absolutePathSchema = z
   .max(4096)
   .refine((s) => !s.includes('\u0000'), 'must not contain NUL')
   .refine((s) => isAbsolute(s), 'must be an absolute path');
+/** A file inside a package's source folder, as the manifest names it: `/`-separated, relative, no `.` or `..` names. */
+export const packageFilePathSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((s) => !s.startsWith('/') && !s.includes('\u0000') && !s.includes('\\'), 'must be a path inside the source folder, like setup.ico')
+  .refine((s) => s.split('/').every((part) => part !== '' && part !== '.' && part !== '..'), 'must be a plain path inside the source folder: no empty, "." or ".." names');
 export const commandLineSchema = z
   .string()
   .trim()

@@ -6,6 +6,7 @@ import {
   isoTimeSchema,
   messageTextSchema,
   nameSchema,
+  packageFilePathSchema,
   packageIdSchema,
   prioritySchema,
   severitySchema,
@@ -49,6 +50,8 @@ export const packageDefinitionSchema = z.strictObject({
   /** Definitions of the targeted DPs and their sites, so the receiver can name them before it has heard of them otherwise. */
   dps: z.array(bundleDpSchema).max(10_000),
   sites: z.array(siteNodeSchema).max(10_000),
+  /** The package's icon, an `.ICO` file of its content; absent: the default icon. */
+  icon: packageFilePathSchema.optional(),
 });
 export type PackageDefinition = z.infer<typeof packageDefinitionSchema>;
 

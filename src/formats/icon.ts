@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Package icons travel as Windows `.ICO` files, as in SMS. No package defines
- * its own icon yet, so every package gets a default one drawn here: a box in a
- * colour derived from the package id, so two packages are told apart at a
- * glance. Drawn in code so no binary is kept in the repository.
+ * Package icons travel as Windows `.ICO` files, as in SMS. A package may name
+ * one in its source folder; one that does not gets a default drawn here: a
+ * box in a colour derived from the package id, so two packages are told apart
+ * at a glance. Drawn in code so no binary is kept in the repository.
  */
 const SIZE = 32;
 const HEADER = 6;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { addStatusMessage, deleteDpStatus, setDpStatus, setSourceProblem } from '../../src/db/index.js';
 import { listen, providerSite, type ProviderSite } from '../helpers/provider-site.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { defaultIcon } from '../../src/formats/icon.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort as deadPort } from '../../src/site/lab-chain.js';
 
@@ -40,15 +41,20 @@ test('every admin command keeps its --json contract against a running site (--ro
   assert.deepEqual(json(dp), { site: 'ABC', name: 'dp1', path: dpPath });
   assert.deepEqual(json(await run(['dp', 'list', ...root, '--json'])), { dps: [{ site: 'ABC', name: 'dp1', path: dpPath }] });
 
+  await writeFile(join(site.source, 'office.ico'), defaultIcon('office'));
+  const outside = await run(['package', 'create', ...root, '--name', 'Office 2000', '--source', site.source, '--icon', '../office.ico', '--json']);
+  assert.equal(outside.code, 2, 'an icon outside the source folder is a usage error');
+  assert.match(outside.stderr, /--icon|icon: must be a plain path inside the source folder/);
   const created = await run([
     'package', 'create', ...root, '--name', 'Office 2000', '--source', site.source, '--version', '9.0', '--priority', 'high',
-    '--program', 'Install=setup.exe /q KEY=1', '--program', 'Remove=setup.exe /x', '--max-run-time', 'Install=600', '--json',
+    '--program', 'Install=setup.exe /q KEY=1', '--program', 'Remove=setup.exe /x', '--max-run-time', 'Install=600', '--icon', 'office.ico', '--json',
   ]);
   assert.equal(created.code, 0, created.stderr);
   assert.deepEqual(json(created), { id: 'ABC00001' });
-  const listed = json<{ packages: { id: string; version: string; priority: string; programs: unknown[] }[] }>(
+  const listed = json<{ packages: { id: string; version: string; priority: string; programs: unknown[]; icon?: string }[] }>(
     await run(['package', 'list', ...root, '--json']),
   );
+  assert.equal(listed.packages[0]?.icon, 'office.ico');
   assert.equal(listed.packages[0]?.version, '9.0');
   assert.equal(listed.packages[0]?.priority, 'high');
   assert.deepEqual(listed.packages[0]?.programs, [

@@ -8,7 +8,7 @@ import { chunkPath } from '../../src/content/store.js';
 import { extractManifest } from '../../src/content/extract.js';
 import { ingestTree } from '../../src/content/ingest.js';
 import { importArchive } from '../../src/content/import.js';
-import { ackChanges, addDp, getPackage, getPackageStatus, listDps, listStatusMessages, openSiteDb, readChanges, removeDp, setDpStatus, setTargets, updatePackage } from '../../src/db/index.js';
+import { ackChanges, addDp, createPackage, getPackage, getPackageStatus, listDps, listStatusMessages, openSiteDb, readChanges, removeDp, setDpStatus, setTargets, updatePackage } from '../../src/db/index.js';
 import { isSitecastError } from '../../src/errors.js';
 import { hasManifest, loadManifest, openLibrary } from '../../src/content/library.js';
 import { recordSent, setHolding, upsertSite } from '../../src/db/hierarchy.js';
@@ -16,7 +16,7 @@ import { verifyLibrary } from '../../src/content/verify.js';
 import { serializePkn } from '../../src/formats/pkn.js';
 import type { SiteContext } from '../../src/site/context.js';
 import { nalFileSchema, pkgFileSchema, serializeInstruction } from '../../src/formats/instructions.js';
-import { iconProblem } from '../../src/formats/icon.js';
+import { defaultIcon, iconProblem } from '../../src/formats/icon.js';
 import { dropFile } from '../../src/inbox/index.js';
 import { startSite, type SiteHandle } from '../../src/site/server.js';
 import { describeTree, makeTree, textBytes } from '../helpers/fixtures.js';
@@ -287,6 +287,46 @@ test('a DP is removed once Distribution Manager has taken its last package off i
   h.ctx.wake('dbmon');
   await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed' && s.sourceVersion === 2);
   assert.deepEqual(await describeTree(sharePathOf(site.dir, 'DP1', pkg.id)), await describeTree(src));
+});
+
+test('a package icon: the .ICO at the MP is the icon file of each source version; a version whose icon is gone or is not an icon gets the default with a warning, and the next good one is used again', async (t) => {
+  const site = await newSite(t);
+  const src = join(site.dir, 'src');
+  await makeTree(src, 'icon');
+  const own = defaultIcon('a custom picture');
+  await mkdir(join(src, 'art'), { recursive: true });
+  await writeFile(join(src, 'art', 'app.ico'), own);
+  const h = await start(site);
+  await addDp(h.ctx.db, { site: 'CEN', name: 'DP1', path: join(site.dir, 'dp1') });
+  const pkg = await createPackage(h.ctx.db, { name: 'With icon', sourcePath: src, icon: 'art/app.ico' });
+  await setTargets(h.ctx.db, pkg.id, [{ site: 'CEN', dp: 'DP1' }]);
+  h.ctx.wake('dbmon');
+  const ico = join(site.root, 'mp', 'pkginfo', `${pkg.id}.ICO`);
+  await eventually('the package icon at the MP', async () => ((await readFile(ico).catch(() => Buffer.alloc(0))).equals(own) ? true : undefined), 20_000);
+
+  // Version 2: the icon file is not an icon any more.
+  await writeFile(join(src, 'art', 'app.ico'), 'not an icon');
+  await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  h.ctx.wake('dbmon');
+  await eventually('the default icon for version 2', async () => ((await readFile(ico)).equals(defaultIcon(pkg.id)) ? true : undefined), 20_000);
+  const warned = (await listStatusMessages(h.ctx.db, { packageId: pkg.id, minSeverity: 'warning' })).map((m) => m.text);
+  assert.ok(warned.some((m) => m.includes('icon art/app.ico is not an icon (too short for an icon) in source version 2; the default icon is used')), warned.join('\n'));
+
+  // Version 3: gone altogether; version 4: a good icon again.
+  await rm(join(src, 'art'), { recursive: true });
+  await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  h.ctx.wake('dbmon');
+  await statusWhen(h.ctx, pkg.id, (s) => s.state === 'installed' && s.sourceVersion === 3);
+  await eventually('the missing icon reported', async () =>
+    (await listStatusMessages(h.ctx.db, { packageId: pkg.id, minSeverity: 'warning' })).some((m) => m.text.includes('icon art/app.ico is missing in source version 3')) ? true : undefined,
+  );
+  assert.ok((await readFile(ico)).equals(defaultIcon(pkg.id)));
+  const other = defaultIcon('another picture');
+  await mkdir(join(src, 'art'));
+  await writeFile(join(src, 'art', 'app.ico'), other);
+  await updatePackage(h.ctx.db, pkg.id, { refreshSource: true });
+  h.ctx.wake('dbmon');
+  await eventually('the icon of version 4 at the MP', async () => ((await readFile(ico)).equals(other) ? true : undefined), 20_000);
 });
 
 test('a restart resumes a wake-up file left in the inbox and DPs left pending', async (t) => {

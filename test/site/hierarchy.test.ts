@@ -7,6 +7,7 @@ import { chunkPath } from '../../src/content/store.js';
 import { getPackage, getTargets } from '../../src/db/index.js';
 import { getHolding, getSent, listSiteNodes, listWanted } from '../../src/db/hierarchy.js';
 import { writeBundle } from '../../src/formats/bundle.js';
+import { defaultIcon } from '../../src/formats/icon.js';
 import { describeTree, makeTree, randomBytesFrom } from '../helpers/fixtures.js';
 import { api, startLab } from '../helpers/hierarchy.js';
 import { eventually } from '../helpers/site.js';
@@ -314,4 +315,23 @@ test('a DP removed at a site below is forgotten at every site above it; one a pa
   assert.match(warning.text, new RegExp(`still has 1 package\\(s\\) distributed to it: ${id}`));
   assert.deepEqual(await dpsAt(cen), ['CEN/dp1', 'PRI/dp1', 'SEC/dp1'], 'CEN keeps both');
   assert.ok(allAt(await statusAtCentral(lab, id), 1, 1), 'and the status of SEC/dp1');
+});
+
+test('a package icon travels with the package: the child records it and its MP serves the same .ICO as the centre', async (t) => {
+  const lab = await startLab(t, ['CEN', 'PRI']);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  assert.equal((await api(cen, 'POST', '/api/v1/dps', { name: 'dp1', path: join(lab.dir, 'dp-pri'), site: 'PRI' })).status, 201);
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'icon-travels');
+  const icon = defaultIcon('the package picture');
+  await writeFile(join(src, 'setup.ico'), icon);
+  const created = await api(cen, 'POST', '/api/v1/packages', { name: 'Pictured', sourcePath: src, icon: 'setup.ico' });
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const id = (created.json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1'] })).status, 200);
+  await eventually('installed on PRI/dp1', async () => allAt(await statusAtCentral(lab, id), 1, 1), 60_000);
+  assert.equal(((await api(pri, 'GET', `/api/v1/packages/${id}`)).json as { icon?: string }).icon, 'setup.ico');
+  const ico = join(pri.root, 'mp', 'pkginfo', `${id}.ICO`);
+  await eventually('the icon at PRI\'s MP', async () => ((await readFile(ico).catch(() => Buffer.alloc(0))).equals(icon) ? true : undefined));
 });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Dp, Package } from '../../db/index.js';
-import { defaultIcon } from '../../formats/icon.js';
 import { type NalFile, type PkgFile, instructionName, serializeInstruction } from '../../formats/instructions.js';
 import { dpPaths, sharePath } from '../../dp/layout.js';
 
@@ -19,9 +18,9 @@ export function shareUrl(dp: Dp, packageId: string, siteBaseUrl: string): string
 
 /**
  * The three instruction files of a package: programs (.PKG), the DPs holding
- * the current source version (.NAL) and the icon (.ICO).
+ * the current source version (.NAL) and the icon (.ICO, see `packageIcon`).
  */
-export function buildInstructions(pkg: Package, manifest: string, holders: Dp[], siteBaseUrl: string): InstructionFiles {
+export function buildInstructions(pkg: Package, manifest: string, holders: Dp[], site: { baseUrl: string; icon: Buffer }): InstructionFiles {
   const pkgFile: PkgFile = {
     format: 1,
     packageId: pkg.id,
@@ -39,14 +38,14 @@ export function buildInstructions(pkg: Package, manifest: string, holders: Dp[],
     locations: holders.map((dp) => ({
       site: dp.site,
       dp: dp.name,
-      url: shareUrl(dp, pkg.id, siteBaseUrl),
+      url: shareUrl(dp, pkg.id, site.baseUrl),
       path: sharePath(dpPaths(dp.path), pkg.id),
     })),
   };
   const files = [
     { name: instructionName(pkg.id, 'PKG'), data: Buffer.from(serializeInstruction(pkgFile)) },
     { name: instructionName(pkg.id, 'NAL'), data: Buffer.from(serializeInstruction(nal)) },
-    { name: instructionName(pkg.id, 'ICO'), data: defaultIcon(pkg.id) },
+    { name: instructionName(pkg.id, 'ICO'), data: site.icon },
   ];
   const hash = createHash('sha256');
   for (const f of files) hash.update(f.name).update('\0').update(f.data).update('\0');

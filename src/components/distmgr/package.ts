@@ -23,6 +23,7 @@ import { dropFile } from '../../inbox/index.js';
 import { installOnDp, isInstalled, removeFromDp } from '../../dp/install.js';
 import type { SiteContext } from '../../site/context.js';
 import type { ComponentLog } from '../../site/log.js';
+import { packageIcon } from './icon.js';
 import { buildInstructions, pkgArchivePath } from './instructions.js';
 import { Semaphore, backoffMs } from './limit.js';
 import { type PackageState, previousOf, readState, writeState } from './state.js';
@@ -151,8 +152,13 @@ async function installAndPublish(job: PackageJob, pkg: Package, state: PackageSt
     return s?.state === 'installed' && s.sourceVersion === pkg.sourceVersion;
   });
   const base = ctx.baseUrl() ?? `http://${ctx.config.listen.host}:${ctx.config.listen.port}`;
-  const instructions = buildInstructions(pkg, state.manifest, holders, base);
+  const icon = await packageIcon(ctx.paths.library, pkg, state.manifest);
+  const instructions = buildInstructions(pkg, state.manifest, holders, { baseUrl: base, icon: icon.data });
   if (instructions.hash !== state.instructions) {
+    if (icon.problem !== undefined) {
+      log.warn(`${packageId}: ${icon.problem}`);
+      await addStatusMessage(ctx.db, { severity: 'warning', component: 'distmgr', site: ctx.siteCode, packageId, text: `${packageId}: ${icon.problem}`.slice(0, 8000) });
+    }
     for (const f of instructions.files) await dropFile(ctx.paths.pkginfo, f.name, f.data);
     state.instructions = instructions.hash;
     await writeState(ctx.paths.distmgrState, state);

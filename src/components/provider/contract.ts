@@ -6,6 +6,7 @@ import {
   dpStateSchema,
   isoTimeSchema,
   nameSchema,
+  packageFilePathSchema,
   roleSchema,
   packageIdSchema,
   prioritySchema,
@@ -71,6 +72,8 @@ export const newPackageBodySchema = z.strictObject({
   version: z.string().max(64).optional(),
   priority: prioritySchema.optional(),
   programs: z.array(programInputSchema).max(64).optional(),
+  /** An `.ICO` file inside the source folder (e.g. `setup.ico`): the package's icon, read from each source version. */
+  icon: packageFilePathSchema.optional(),
 });
 export type NewPackageBody = z.infer<typeof newPackageBodySchema>;
 export const createdSchema = z.object({ id: packageIdSchema });
@@ -87,6 +90,8 @@ export const packageSchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   programs: z.array(programSchema),
+  /** Present when the package has an icon of its own (a file in its source folder). */
+  icon: z.string().optional(),
 });
 export type PackageView = z.infer<typeof packageSchema>;
 export const packageListSchema = z.object({ packages: z.array(packageSchema) });

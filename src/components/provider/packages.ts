@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import {
   type DpStatus,
@@ -15,7 +16,8 @@ import {
 } from '../../db/index.js';
 import { summarizePackageStates } from '../../db/dpsummary.js';
 import { isAtOrBelow, listSiteNodes } from '../../db/hierarchy.js';
-import { SitecastError } from '../../errors.js';
+import { SitecastError, isSitecastError } from '../../errors.js';
+import { MAX_ICON_BYTES, iconProblem } from '../../formats/icon.js';
 import { type DpStatusView, type NewPackageBody, type PackageView, ROUTES } from './contract.js';
 import { type RouteDeps, addRoute } from './route.js';
 import { checkSourceFolder } from './overlap.js';
@@ -34,6 +36,29 @@ async function checkSource(path: string): Promise<void> {
       hint: 'the source path is read by the site server, not by the machine that sent the request',
     });
   }
+}
+
+/**
+ * The icon must be an ICO file in the source folder now; each source version
+ * is checked again when its instruction files are written (the default icon
+ * stands in, with a warning, for a version whose icon is gone or broken).
+ */
+async function checkIcon(sourcePath: string, icon: string): Promise<void> {
+  const path = join(sourcePath, icon);
+  const refuse = (why: string): SitecastError =>
+    new SitecastError('SITECAST_E_INVALID_VALUE', `icon: ${icon} in ${sourcePath} ${why}`, { hint: 'name a Windows .ICO file inside the source folder, e.g. setup.ico' });
+  let data: Buffer;
+  try {
+    const info = await lstat(path);
+    if (!info.isFile()) throw refuse('is not a regular file');
+    if (info.size > MAX_ICON_BYTES) throw refuse(`is ${info.size} bytes, more than an icon may be (${MAX_ICON_BYTES})`);
+    data = await readFile(path);
+  } catch (err) {
+    if (isSitecastError(err)) throw err;
+    throw refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const problem = iconProblem(data);
+  if (problem !== undefined) throw refuse(`is not an icon: ${problem}`);
 }
 
 async function mustGetPackage(deps: RouteDeps, id: string): Promise<Package> {
@@ -56,6 +81,7 @@ function toView(p: Package): PackageView {
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,
     programs: p.programs,
+    ...(p.icon === null ? {} : { icon: p.icon }),
   };
 }
 
@@ -78,6 +104,7 @@ function newPackage(body: NewPackageBody): Parameters<typeof createPackage>[1] {
     sourcePath: body.sourcePath,
     ...(body.version === undefined ? {} : { version: body.version }),
     ...(body.priority === undefined ? {} : { priority: body.priority }),
+    ...(body.icon === undefined ? {} : { icon: body.icon }),
     ...(body.programs === undefined
       ? {}
       : {
@@ -112,6 +139,7 @@ export function packageRoutes(app: FastifyInstance, deps: RouteDeps): void {
   addRoute(app, deps, ROUTES.createPackage, async ({ body, caller }) => {
     await checkSource(body.sourcePath);
     await checkSourceFolder(deps, body.sourcePath);
+    if (body.icon !== undefined) await checkIcon(body.sourcePath, body.icon);
     const pkg = await createPackage(db, newPackage(body));
     deps.log.info(`package ${pkg.id} ${JSON.stringify(pkg.name)} created from ${pkg.sourcePath} by ${who(caller)}`);
     return { id: pkg.id };

@@ -94,6 +94,8 @@ function definitionOf(pkg: Package, manifest: string, targets: PackageDefinition
     targets,
     dps,
     sites,
+    // Absent when the package has none: a child of an older build still reads the definition.
+    ...(pkg.icon === null ? {} : { icon: pkg.icon }),
   };
 }
 

@@ -10,6 +10,7 @@ import { wantedVersions } from './008_wanted_versions.js';
 import { sourceProblem } from './009_source_problem.js';
 import { statusMessageTime } from './010_status_message_time.js';
 import { receivedDefinitions } from './011_received_definitions.js';
+import { packageIcon } from './012_package_icon.js';
 
 /** Every migration this build knows, oldest first. Append only; never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients, refresh, statusSummary, statusChanges, wantedVersions, sourceProblem, statusMessageTime, receivedDefinitions];
+export const MIGRATIONS: readonly Migration[] = [initial, addresses, hierarchy, clients, refresh, statusSummary, statusChanges, wantedVersions, sourceProblem, statusMessageTime, receivedDefinitions, packageIcon];

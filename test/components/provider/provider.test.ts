@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, stat, symlink } from 'node:fs/promises';
+import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { addDp, addStatusMessage, deleteDpStatus, getPackage, getTargets, listDps, listPackages, listStatusMessages, setDpStatus } from '../../../src/db/index.js';
 import { upsertSite } from '../../../src/db/hierarchy.js';
 import { storeReceivedPackage } from '../../../src/db/received.js';
+import { MAX_ICON_BYTES, defaultIcon } from '../../../src/formats/icon.js';
 import { providerSite, type ProviderSite } from '../../helpers/provider-site.js';
 
 type Method = 'GET' | 'POST';
@@ -155,6 +156,36 @@ test('DP remove: refused (409) while a package targets the DP or is still being 
   assert.equal((await call(site, 'POST', '/api/v1/dps/dp1/remove')).statusCode, 200);
   assert.ok((await stat(join(site.dir, 'dp1', 'SMSPKG'))).isDirectory(), 'the folder is left as it is');
   assert.deepEqual(await listDps(site.db), []);
+});
+
+test('package icon: an ICO file inside the source folder is kept and shown; one outside it, missing, a folder, a link, too large or not an icon is a 400 naming why, and no package is created', async (t) => {
+  const site = await providerSite(t);
+  await writeFile(join(site.source, 'app.ico'), defaultIcon('mine'));
+  await writeFile(join(site.source, 'readme.txt'), 'hello');
+  await writeFile(join(site.source, 'huge.ico'), Buffer.alloc(MAX_ICON_BYTES + 1));
+  await mkdir(join(site.source, 'folder.ico'));
+  await symlink(join(site.source, 'app.ico'), join(site.source, 'link.ico'));
+  const refused: [string, RegExp][] = [
+    ['../app.ico', /icon: must be a plain path inside the source folder/],
+    ['/etc/passwd', /icon: must be a path inside the source folder/],
+    ['missing.ico', /icon: missing\.ico in .* cannot be read \(ENOENT\)/],
+    ['folder.ico', /icon: folder\.ico in .* is not a regular file/],
+    ['link.ico', /icon: link\.ico in .* is not a regular file/],
+    ['huge.ico', /icon: huge\.ico in .* is 1048577 bytes, more than an icon may be/],
+    ['readme.txt', /icon: readme\.txt in .* is not an icon: too short for an icon/],
+  ];
+  for (const [icon, why] of refused) {
+    const res = await call(site, 'POST', '/api/v1/packages', { body: { name: 'P', sourcePath: site.source, icon } });
+    assert.equal(res.statusCode, 400, `${icon}: ${res.body}`);
+    assert.match(errorOf(res).message, why);
+  }
+  assert.deepEqual(await listPackages(site.db), [], 'nothing was created');
+  const ok = await call(site, 'POST', '/api/v1/packages', { body: { name: 'P', sourcePath: site.source, icon: 'app.ico' } });
+  assert.equal(ok.statusCode, 201, ok.body);
+  const { id } = ok.json<{ id: string }>();
+  assert.equal((await call(site, 'GET', `/api/v1/packages/${id}`)).json<{ icon?: string }>().icon, 'app.ico');
+  const plain = (await call(site, 'POST', '/api/v1/packages', { body: { name: 'Q', sourcePath: site.source } })).json<{ id: string }>();
+  assert.equal('icon' in (await call(site, 'GET', `/api/v1/packages/${plain.id}`)).json<object>(), false, 'no icon: no field');
 });
 
 test('undistribute: a DP of a site below is taken off the targets (that site takes the package off it); one of a site not below is 400 and nothing changes', async (t) => {
