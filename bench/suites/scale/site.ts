@@ -6,7 +6,8 @@ import { spawnListening } from '../../lib/listening.js';
 import { sitecastBin } from '../../lib/paths.js';
 import { SITE } from './generate.js';
 
-const initOutput = z.object({ site: z.string(), url: z.string(), token: z.string() });
+// Only the token is used: with port 0 the URL is known once the site starts (`url` is null here).
+const initOutput = z.object({ site: z.string(), token: z.string() });
 
 /** `sitecast site init` as a user runs it, on SQLite (database undefined) or a postgres:// URL; returns the admin token. */
 export async function initSite(root: string, repoRoot: string, database: string | undefined): Promise<string> {

@@ -19,7 +19,8 @@ export interface RunningSite {
   stop(): Promise<void>;
 }
 
-const initOutput = z.object({ site: z.string(), url: z.string(), token: z.string() });
+// Only the token is used: with port 0 the URL is known once the site starts (`url` is null here).
+const initOutput = z.object({ site: z.string(), token: z.string() });
 
 /** `sitecast site init` then `sitecast site start`, both as a user runs them. */
 export async function startSiteProcess(dir: string, repoRoot: string): Promise<RunningSite> {
