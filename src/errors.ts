@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   SITECAST_E_UNKNOWN_SITE: 'A bundle or request names a site this site does not know (no public key to check it with).',
   SITECAST_E_JOIN_REFUSED: 'A join token was refused: unknown, already used, expired, or issued for another site code.',
   SITECAST_E_CLIENT_STATE: 'A client state folder is missing, incomplete or corrupt.',
+  SITECAST_E_UNTRUSTED_KEY: 'A management point answered with a site key that is not one the client was told to trust (`client register --site-key`).',
   SITECAST_E_DOWNLOAD: 'No distribution point could provide the content of a package.',
   SITECAST_E_SEND: 'A transfer to another site failed: it cannot be reached, refused the request, or the file to send is missing.',
   SITECAST_E_BAD_PARCEL: 'A courier parcel is truncated, corrupt, addressed to another site, or not a parcel.',

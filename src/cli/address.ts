@@ -4,7 +4,7 @@ import { addressListSchema, addressSchema, type SetAddressBody } from '../compon
 import { ROUTES } from '../components/provider/contract.js';
 import { isSitecastError } from '../errors.js';
 import { parsePulse, parseRate, parseWindow } from '../formats/schedule.js';
-import { type SiteFlags, callSite, resolveTarget, withSiteFlags } from './client.js';
+import { callSite, collect, resolveTarget, type SiteFlags, withSiteFlags } from './client.js';
 import type { Run } from './content.js';
 import { printJson, usage, type Io } from './output.js';
 import { table } from './table.js';
@@ -24,7 +24,6 @@ interface SetOpts extends SiteFlags {
   json?: boolean;
 }
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function int(flag: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;

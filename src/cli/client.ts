@@ -187,6 +187,9 @@ export function withSiteFlags(command: Command): Command {
     .option('--token <token>', 'admin API token (default: SITECAST_TOKEN, else <root>/admin.token)');
 }
 
+/** A repeatable flag's values, in the order given (commander's option argument parser). */
+export const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
 /** Checks flag values with the API's own schema, so a bad one is a usage error (exit 2) before any request. */
 export function checkFlags<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);

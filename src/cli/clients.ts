@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { type PassResult, runLoop, runPass } from '../client/agent.js';
 import { registerAgent } from '../client/register.js';
+import { keyFingerprint, keyFingerprintSchema } from '../formats/client-protocol.js';
 import { hostname } from 'node:os';
-import { checkFlags } from './client.js';
+import { checkFlags, collect } from './client.js';
 import { registerCollections } from './collections.js';
 import type { Run } from './content.js';
 import { printJson, type Io } from './output.js';
@@ -28,14 +29,20 @@ export function registerClients(program: Command, io: Io, run: Run): void {
     .requiredOption('--mp <site url>', 'base URL of the site server, e.g. http://site:8430')
     .requiredOption('--state <dir>', 'the client\'s state folder (keys, cache, runs)')
     .option('--name <n>', 'client name (default: host name)')
+    .option('--site-key <sha256:hex>', 'trust only this site key (repeatable: one per site the client may be sent on to); sitecast site init prints it. Default: the key the MP sends is trusted on first use', collect)
     .option('--json', 'print one JSON object')
-    .action((opts: { mp: string; state: string; name?: string; json?: boolean }) =>
+    .action((opts: { mp: string; state: string; name?: string; siteKey?: string[]; json?: boolean }) =>
       run(async () => {
         const mp = checkFlags(urlSchema, opts.mp, '--mp');
-        const r = await registerAgent(opts.state, mp, opts.name ?? hostname());
-        const out = { clientId: r.identity.clientId, name: r.identity.name, site: r.identity.site, mp: r.identity.mp, approved: r.approved };
+        const trusted = opts.siteKey === undefined ? undefined : opts.siteKey.map((k) => checkFlags(keyFingerprintSchema, k, '--site-key'));
+        const r = await registerAgent(opts.state, mp, opts.name ?? hostname(), trusted);
+        const siteKey = keyFingerprint(r.identity.siteKey);
+        const out = { clientId: r.identity.clientId, name: r.identity.name, site: r.identity.site, mp: r.identity.mp, approved: r.approved, siteKey, siteKeyPinned: trusted !== undefined };
         if (opts.json) printJson(io, out);
-        else io.stdout(`client ${out.clientId} registered with site ${out.site} at ${out.mp}${out.approved ? '' : ' (waiting for approval)'}\n`);
+        else {
+          io.stdout(`client ${out.clientId} registered with site ${out.site} at ${out.mp}${out.approved ? '' : ' (waiting for approval)'}\n`);
+          io.stdout(`site key ${siteKey}${trusted === undefined ? ' (trusted on first use; pin it with --site-key)' : ' (pinned)'}\n`);
+        }
         return 0;
       }, Boolean(opts.json)),
     );

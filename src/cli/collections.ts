@@ -13,13 +13,12 @@ import {
   newCollectionBodySchema,
   rerunResultSchema,
 } from '../components/provider/clients-contract.js';
-import { type SiteFlags, callSite, checkFlags, resolveTarget, withSiteFlags } from './client.js';
+import { callSite, checkFlags, collect, resolveTarget, type SiteFlags, withSiteFlags } from './client.js';
 import type { Run } from './content.js';
 import { printJson, usage, type Io } from './output.js';
 import { packageId } from './package-view.js';
 import { table } from './table.js';
 
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 type JsonFlag = SiteFlags & { json?: boolean };
 

@@ -12,7 +12,7 @@ import {
   packageStatusSchema,
   updateResultSchema,
 } from '../components/provider/contract.js';
-import { type SiteFlags, callSite, checkFlags, resolveTarget, withSiteFlags } from './client.js';
+import { callSite, checkFlags, collect, resolveTarget, type SiteFlags, withSiteFlags } from './client.js';
 import type { Run } from './content.js';
 import { printJson, usage, type Io } from './output.js';
 import { registerPackageWait } from './package-wait.js';
@@ -30,7 +30,6 @@ interface CreateOpts extends SiteFlags {
   json?: boolean;
 }
 
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 /** `name=value`, split at the first `=` (a command line may hold more). */
 function pair(text: string, flag: string): [string, string] {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { initSite } from '../site/init.js';
+import { keyFingerprint } from '../formats/client-protocol.js';
 import { initChildSite } from '../site/join.js';
 import { ROUTES, inviteBodySchema, inviteResultSchema } from '../components/provider/contract.js';
 import { type SiteFlags, callSite, checkFlags, resolveTarget, withSiteFlags } from './client.js';
@@ -70,7 +71,7 @@ export function registerSite(program: Command, io: Io, run: Run): void {
         if (opts.json) {
           // Port 0: the port is chosen at each start, so there is no URL yet (`site start` writes it to <root>/site.url).
           const at = r.config.listen.port === 0 ? { url: null, urlFile: r.paths.siteUrl } : { url };
-          printJson(io, { site: r.config.code, ...at, token: r.adminToken, ...(joined === undefined ? {} : { parent: joined.parent.code, ancestors: joined.ancestors }) });
+          printJson(io, { site: r.config.code, ...at, token: r.adminToken, keyFingerprint: keyFingerprint(r.publicKeyPem), ...(joined === undefined ? {} : { parent: joined.parent.code, ancestors: joined.ancestors }) });
           return 0;
         }
         if (joined !== undefined) io.stdout(`joined the hierarchy below ${joined.parent.code} (${joined.parent.url})${joined.ancestors.length > 0 ? `, under ${joined.ancestors.join(' < ')}` : ''}\n`);
@@ -78,7 +79,9 @@ export function registerSite(program: Command, io: Io, run: Run): void {
           `site ${r.config.code} (${r.config.name}) created in ${r.root}\n` +
             `url:   ${r.config.listen.port === 0 ? `${url.replace(/:0$/, ':<port>')} (a free port chosen at each start; \`site start\` prints it and writes it to ${r.root}/site.url)` : url}\n` +
             `token: ${r.adminToken}\n` +
+            `key:   ${keyFingerprint(r.publicKeyPem)}\n` +
             `The admin token is shown only this once; it is also in ${r.paths.adminToken} (mode 0600).\n` +
+            `Clients can pin the site key: sitecast client register --site-key ${keyFingerprint(r.publicKeyPem)} …\n` +
             `Start the site with: sitecast site start ${r.root}\n`,
         );
         return 0;

@@ -9,6 +9,7 @@ import type { Policy, PolicyAdvertisement, StatusReport } from '../formats/clien
 import { downloadChunks } from './download.js';
 import { fetchManifest, fetchPolicy, register, sendReport } from './mp-client.js';
 import { runProgram } from './program.js';
+import { checkSiteKey } from './register.js';
 import { type ClientState, type Runs, loadRuns, loadState, saveIdentity, saveRuns } from './state.js';
 
 export type AdvertisementOutcome = 'succeeded' | 'failed' | 'already-run' | 'not-ready' | 'download-failed';
@@ -134,6 +135,17 @@ async function handle(state: ClientState, runs: Runs, policy: Policy, ad: Policy
   return { ...base, outcome: ok ? 'succeeded' : 'failed', exitCode: run.exitCode, ...(message === null ? {} : { message }) };
 }
 
+/** Why a moved-to site's key is refused (not among the pinned fingerprints), or undefined when it may be used. */
+function untrustedKey(answer: { site: string; siteKey: string }, url: string, trusted: readonly string[] | undefined): string | undefined {
+  try {
+    checkSiteKey(answer, url, trusted);
+    return undefined;
+  } catch (err) {
+    if (isSitecastError(err, 'SITECAST_E_UNTRUSTED_KEY')) return err.message;
+    throw err;
+  }
+}
+
 /**
  * One pass of the agent: deliver queued reports, fetch and check the policy,
  * follow a move to another site, then for each advertisement that is due and
@@ -156,7 +168,9 @@ export async function runPass(stateDir: string): Promise<PassResult> {
   if (policy.moved !== null && policy.moved.mp !== null) {
     await logLine(state, `this client is now in a boundary of site ${policy.moved.site}: registering at ${policy.moved.mp}`);
     const answer = await register(policy.moved.mp, state.identity.name, state.keys);
-    if (answer.status === 'registered') {
+    const untrusted = answer.status === 'registered' ? untrustedKey(answer, policy.moved.mp, state.identity.trustedSiteKeys) : undefined;
+    if (untrusted !== undefined) await logLine(state, `not moving to site ${policy.moved.site}: ${untrusted}`);
+    else if (answer.status === 'registered') {
       await saveIdentity(stateDir, {
         ...state.identity,
         clientId: answer.clientId,

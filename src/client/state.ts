@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { SitecastError, ioError } from '../errors.js';
-import { type StatusReport, statusReportSchema } from '../formats/client-protocol.js';
+import { type StatusReport, keyFingerprintSchema, statusReportSchema } from '../formats/client-protocol.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 
 /**
@@ -49,6 +49,8 @@ export const identitySchema = z.strictObject({
   siteKey: pem,
   pollSeconds: z.number().int().min(1).max(86_400),
   registeredAt: z.iso.datetime(),
+  /** Fingerprints given with `client register --site-key`: a site key outside them is refused, at registration and at a move. Absent: trust on first use. */
+  trustedSiteKeys: z.array(keyFingerprintSchema).min(1).max(64).optional(),
 });
 export type Identity = z.infer<typeof identitySchema>;
 

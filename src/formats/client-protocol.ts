@@ -1,4 +1,4 @@
-import { type KeyObject, createHash, sign, verify } from 'node:crypto';
+import { type KeyObject, createHash, createPublicKey, sign, verify } from 'node:crypto';
 import { z } from 'zod';
 import { isOneLine } from '../db/values.js';
 import { nalFileSchema, pkgFileSchema } from './instructions.js';
@@ -33,6 +33,18 @@ const publicKeyPem = z.string().max(1024).regex(/^-----BEGIN PUBLIC KEY-----\n[A
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+/**
+ * How an administrator names a site key out of band: `sha256:` and the
+ * SHA-256 of the key's SPKI (DER) bytes in hex. `sitecast site init` and
+ * `GET /api/v1/site` show it; `client register --site-key` pins it.
+ */
+export function keyFingerprint(key: KeyObject | string): string {
+  const object = typeof key === 'string' ? createPublicKey(key) : key;
+  return `sha256:${sha256Hex(object.export({ type: 'spki', format: 'der' }))}`;
+}
+
+export const keyFingerprintSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'a site key fingerprint is sha256: and 64 hex digits (sitecast site init and GET /api/v1/site show it)');
 
 export function requestSigningText(method: string, path: string, client: string, time: string, body: Uint8Array | string): string {
   return `sitecast-mp-v1\n${method.toUpperCase()}\n${path}\n${client}\n${time}\n${sha256Hex(body)}`;

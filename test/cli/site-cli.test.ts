@@ -6,6 +6,7 @@ import { addStatusMessage, deleteDpStatus, setDpStatus, setSourceProblem } from 
 import { listen, providerSite, type ProviderSite } from '../helpers/provider-site.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { defaultIcon } from '../../src/formats/icon.js';
+import { keyFingerprint } from '../../src/formats/client-protocol.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort as deadPort } from '../../src/site/lab-chain.js';
 
@@ -303,7 +304,7 @@ test('site init prints the token once and keeps it in admin.token (0600); a used
   const r = await run(['site', 'init', root, '--code', 'CEN', '--name', 'Central', '--listen', '127.0.0.1:9999', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = json<{ site: string; url: string; token: string }>(r);
-  assert.deepEqual(Object.keys(out), ['site', 'url', 'token']);
+  assert.deepEqual(Object.keys(out), ['site', 'url', 'token', 'keyFingerprint']);
   assert.equal(out.site, 'CEN');
   assert.equal(out.url, 'http://127.0.0.1:9999');
   assert.match(out.token, /^sct_/);
@@ -313,7 +314,10 @@ test('site init prints the token once and keeps it in admin.token (0600); a used
   // Port 0: a port chosen at each start, so no URL yet; where `site start` will write it instead.
   const anyPort = await run(['site', 'init', join(dir, 'any'), '--code', 'ANY', '--listen', '127.0.0.1:0', '--json']);
   assert.equal(anyPort.code, 0, anyPort.stderr);
-  assert.deepEqual(json<{ url: unknown; urlFile: unknown }>(anyPort), { site: 'ANY', url: null, urlFile: join(dir, 'any', 'site.url'), token: json<{ token: string }>(anyPort).token });
+  // The site key's fingerprint, for clients to pin (client register --site-key).
+  const keyPrint = keyFingerprint(await readFile(join(dir, 'any', 'keys', 'site.pub'), 'utf8'));
+  assert.deepEqual(json<{ url: unknown; urlFile: unknown }>(anyPort), { site: 'ANY', url: null, urlFile: join(dir, 'any', 'site.url'), token: json<{ token: string }>(anyPort).token, keyFingerprint: keyPrint });
+  assert.match(keyPrint, /^sha256:[0-9a-f]{64}$/);
 
   const human = await run(['site', 'init', join(dir, 'other'), '--code', 'OTH']);
   assert.match(human.stdout, /site OTH \(Site OTH\) created in .*\nurl: +http:\/\/127\.0\.0\.1:8430\ntoken: sct_/);

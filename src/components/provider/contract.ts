@@ -43,7 +43,8 @@ export const errorBodySchema = z.object({
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
-export const siteInfoSchema = z.object({ code: siteCodeSchema, name: z.string(), url: z.string() });
+/** `keyFingerprint`: the site key as `sha256:<hex>`, for clients to pin (`client register --site-key`); absent for a site without a key. */
+export const siteInfoSchema = z.object({ code: siteCodeSchema, name: z.string(), url: z.string(), keyFingerprint: z.string().optional() });
 
 /** `site` names a site below this one (the definition travels down and that site creates the DP); default this site. */
 export const newDpBodySchema = z.strictObject({ name: shortNameSchema, path: absolutePathSchema, site: siteCodeSchema.optional() });

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { type StatusMessageFilter, addDp, addStatusMessage, listDps, listStatusMessages, removeDp } from '../../db/index.js';
+import { type StatusMessageFilter, addDp, addStatusMessage, getLocalSite, listDps, listStatusMessages, removeDp } from '../../db/index.js';
+import { keyFingerprint } from '../../formats/client-protocol.js';
 import type { Listen } from '../../site/config.js';
 import { type MessagesQuery, ROUTES } from './contract.js';
 import { addRemoteDp } from './hierarchy.js';
@@ -27,11 +28,15 @@ function messageFilter(q: MessagesQuery): StatusMessageFilter {
 export function siteRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { db, config } = deps.ctx;
 
-  addRoute(app, deps, ROUTES.getSite, async () => ({
-    code: config.code,
-    name: config.name,
-    url: deps.ctx.baseUrl() ?? configuredUrl(config.listen),
-  }));
+  addRoute(app, deps, ROUTES.getSite, async () => {
+    const key = (await getLocalSite(db))?.publicKey ?? null;
+    return {
+      code: config.code,
+      name: config.name,
+      url: deps.ctx.baseUrl() ?? configuredUrl(config.listen),
+      ...(key === null ? {} : { keyFingerprint: keyFingerprint(key) }),
+    };
+  });
 
   addRoute(app, deps, ROUTES.addDp, async ({ body, caller }) => {
     const remote = body.site !== undefined && body.site !== config.code;

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { addDp, addStatusMessage, deleteDpStatus, getPackage, getTargets, listDps, listPackages, listStatusMessages, setDpStatus } from '../../../src/db/index.js';
+import { addDp, addStatusMessage, deleteDpStatus, getLocalSite, getPackage, getTargets, listDps, listPackages, listStatusMessages, setDpStatus } from '../../../src/db/index.js';
 import { upsertSite } from '../../../src/db/hierarchy.js';
 import { storeReceivedPackage } from '../../../src/db/received.js';
 import { MAX_ICON_BYTES, defaultIcon } from '../../../src/formats/icon.js';
+import { keyFingerprint } from '../../../src/formats/client-protocol.js';
 import { providerSite, type ProviderSite } from '../../helpers/provider-site.js';
 
 type Method = 'GET' | 'POST';
@@ -32,11 +33,13 @@ function errorOf(res: LightMyRequestResponse): { code: string; message: string; 
   return body.error;
 }
 
-test('GET /site answers the site code, name and URL', async (t) => {
+test('GET /site answers the site code, name, URL and the fingerprint of the site key', async (t) => {
   const site = await providerSite(t);
   const res = await call(site, 'GET', '/api/v1/site');
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { code: 'ABC', name: 'Site ABC', url: 'http://127.0.0.1:0' });
+  const key = (await getLocalSite(site.db))?.publicKey;
+  assert.ok(key !== null && key !== undefined);
+  assert.deepEqual(res.json(), { code: 'ABC', name: 'Site ABC', url: 'http://127.0.0.1:0', keyFingerprint: keyFingerprint(key) });
   site.setBaseUrl('http://127.0.0.1:4242');
   assert.equal((await call(site, 'GET', '/api/v1/site', { token: site.readToken })).json<{ url: string }>().url, 'http://127.0.0.1:4242');
 });
