@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { ROUTES, dpListSchema, dpParamsSchema, dpSchema } from '../components/provider/contract.js';
+import { ROUTES, dpListSchema, dpParamsSchema, dpSchema, removeDpBodySchema, removeDpResultSchema } from '../components/provider/contract.js';
 import { type SiteFlags, callSite, checkFlags, resolveTarget, withSiteFlags } from './client.js';
 import type { Run } from './content.js';
 import { printJson, type Io } from './output.js';
@@ -42,17 +42,20 @@ export function registerDp(program: Command, io: Io, run: Run): void {
   withSiteFlags(
     dp
       .command('remove')
-      .description('remove a distribution point of this site once no package is on it (take packages off with `package undistribute` first); its folder is left as it is')
+      .description('remove a distribution point once no package is on it (take packages off with `package undistribute` first); its folder is left as it is')
+      .option('--site <code>', 'the site the DP belongs to (default this site); a site below is asked to remove it and reports back')
       .requiredOption('--name <dp>', 'DP name'),
   )
     .option('--json', 'print one JSON object')
-    .action((opts: SiteFlags & { name: string; json?: boolean }) =>
+    .action((opts: SiteFlags & { site?: string; name: string; json?: boolean }) =>
       run(async () => {
         const name = checkFlags(dpParamsSchema, { name: opts.name }, '--name').name;
+        const body = checkFlags(removeDpBodySchema, opts.site === undefined ? {} : { site: opts.site }, '--site');
         const target = await resolveTarget(opts, io.env ?? {});
-        const r = await callSite(target, { method: 'POST', path: ROUTES.removeDp.url.replace(':name', encodeURIComponent(name)) }, dpSchema);
+        const r = await callSite(target, { method: 'POST', path: ROUTES.removeDp.url.replace(':name', encodeURIComponent(name)), body }, removeDpResultSchema);
         if (opts.json) printJson(io, r);
-        else io.stdout(`DP ${r.site}/${r.name} removed; its folder ${r.path} is left as it is\n`);
+        else if (r.state === 'removed') io.stdout(`DP ${r.site}/${r.name} removed; its folder ${r.path} is left as it is\n`);
+        else io.stdout(`removal of DP ${r.site}/${r.name} requested: site ${r.site} removes it once no package is on it, and the sites above forget it when it reports back (status messages say if it cannot)\n`);
         return 0;
       }, Boolean(opts.json)),
     );

@@ -47,6 +47,62 @@ export async function addDp(site: SiteDb, input: NewDp): Promise<Dp> {
   return toDp(row);
 }
 
+/** What keeps a DP: the packages targeting it, and those whose status row there says they are not off it yet. */
+export interface DpHolders {
+  targeted: string[];
+  clearing: { packageId: string; state: string }[];
+}
+
+type Reader = Pick<SiteDb['db'], 'selectFrom'>;
+
+async function dpRow(q: Reader, code: string, name: string): Promise<DpTable> {
+  const row = await q.selectFrom('dps').selectAll().where('site_code', '=', code).where('name', '=', name).executeTakeFirst();
+  if (row === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `no distribution point ${code}/${name}`, { hint: 'GET /api/v1/dps lists them' });
+  return row;
+}
+
+async function holdersOf(q: Reader, code: string, name: string): Promise<DpHolders> {
+  const targeted = await q.selectFrom('package_targets').select('package_id').where('site_code', '=', code).where('dp_name', '=', name).orderBy('package_id').execute();
+  const clearing = await q.selectFrom('package_dp_status').select(['package_id', 'state']).where('site_code', '=', code).where('dp_name', '=', name).orderBy('package_id').execute();
+  return { targeted: targeted.map((t) => t.package_id), clearing: clearing.map((r) => ({ packageId: r.package_id, state: r.state })) };
+}
+
+/** Why the DP cannot be removed, or undefined; status rows count unless they are to be forgotten with it. */
+function removalRefused(code: string, name: string, holders: DpHolders, statusRows: 'refuse' | 'forget'): SitecastError | undefined {
+  const ids = holders.targeted;
+  if (ids.length > 0) {
+    return new SitecastError('SITECAST_E_CONFLICT', `DP ${code}/${name} still has ${ids.length} package(s) distributed to it: ${ids.slice(0, 20).join(', ')}${ids.length > 20 ? ', …' : ''}`, {
+      hint: `take them off first: sitecast package undistribute <id> --dp ${code}/${name}`,
+    });
+  }
+  if (statusRows === 'forget' || holders.clearing.length === 0) return undefined;
+  return new SitecastError('SITECAST_E_CONFLICT', `DP ${code}/${name} is still being cleared: ${holders.clearing.map((r) => `${r.packageId} (${r.state})`).slice(0, 20).join(', ')} not taken off yet`, {
+    hint: `sitecast package status <id> shows it; try again once the package is off the DP`,
+  });
+}
+
+/** The packages that keep a DP (for a message naming one); a DP not known here holds none. */
+export async function dpHolders(site: SiteDb, ref: { site: string; name: string }): Promise<DpHolders> {
+  return guard(site, `DP ${ref.site}/${ref.name}`, () => holdersOf(site.db, ref.site, ref.name));
+}
+
+/**
+ * Checks, without changing anything, that a DP of a site below could be
+ * removed as far as this site can tell: it exists here and no package made
+ * or received here targets it (the status rows here are copies of that
+ * site's, which that site checks for itself).
+ */
+export async function checkRemoteDpRemovable(site: SiteDb, ref: { site: string; name: string }): Promise<Dp> {
+  const code = parseInput(siteCodeSchema, ref.site, 'site code');
+  const name = parseInput(shortNameSchema, ref.name, 'DP name');
+  return guard(site, `DP ${code}/${name}`, async () => {
+    const row = await dpRow(site.db, code, name);
+    const refused = removalRefused(code, name, await holdersOf(site.db, code, name), 'forget');
+    if (refused !== undefined) throw refused;
+    return toDp(row);
+  });
+}
+
 /**
  * Removes a distribution point once nothing is left on it: no package
  * targets it, and no status row names it (Distribution Manager deletes a
@@ -64,22 +120,10 @@ export async function removeDp(site: SiteDb, ref: { site: string; name: string }
   const name = parseInput(shortNameSchema, ref.name, 'DP name');
   return guard(site, `DP ${code}/${name}`, () =>
     site.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('dps').selectAll().where('site_code', '=', code).where('name', '=', name).executeTakeFirst();
-      if (row === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `no distribution point ${code}/${name}`, { hint: 'GET /api/v1/dps lists them' });
-      const targeted = await trx.selectFrom('package_targets').select('package_id').where('site_code', '=', code).where('dp_name', '=', name).orderBy('package_id').execute();
-      if (targeted.length > 0) {
-        const ids = targeted.map((t) => t.package_id);
-        throw new SitecastError('SITECAST_E_CONFLICT', `DP ${code}/${name} still has ${ids.length} package(s) distributed to it: ${ids.slice(0, 20).join(', ')}${ids.length > 20 ? ', …' : ''}`, {
-          hint: `take them off first: sitecast package undistribute <id> --dp ${code}/${name}`,
-        });
-      }
-      const left = await trx.selectFrom('package_dp_status').select(['package_id', 'state']).where('site_code', '=', code).where('dp_name', '=', name).orderBy('package_id').execute();
-      if (options.statusRows === 'forget') await trx.deleteFrom('package_dp_status').where('site_code', '=', code).where('dp_name', '=', name).execute();
-      else if (left.length > 0) {
-        throw new SitecastError('SITECAST_E_CONFLICT', `DP ${code}/${name} is still being cleared: ${left.map((r) => `${r.package_id} (${r.state})`).slice(0, 20).join(', ')} not taken off yet`, {
-          hint: `sitecast package status <id> shows it; try again once the package is off the DP`,
-        });
-      }
+      const row = await dpRow(trx, code, name);
+      const refused = removalRefused(code, name, await holdersOf(trx, code, name), options.statusRows ?? 'refuse');
+      if (refused !== undefined) throw refused;
+      await trx.deleteFrom('package_dp_status').where('site_code', '=', code).where('dp_name', '=', name).execute();
       await trx.deleteFrom('dp_refresh_requests').where('site_code', '=', code).where('dp_name', '=', name).execute();
       await trx.deleteFrom('dps').where('site_code', '=', code).where('name', '=', name).execute();
       return toDp(row);

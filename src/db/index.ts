@@ -28,7 +28,7 @@ export {
   type NewPackage,
   type PackageUpdate,
 } from './packages.js';
-export { addDp, listDps, removeDp, setTargets, getTargets, type Dp, type NewDp, type Target } from './dps.js';
+export { addDp, checkRemoteDpRemovable, dpHolders, listDps, removeDp, setTargets, type DpHolders, getTargets, type Dp, type NewDp, type Target } from './dps.js';
 export { setDpStatus, deleteDpStatus,
   getPackageStatus, requestRefresh, listRefreshRequests, clearRefreshRequest, type DpStatus, type DpStatusUpdate } from './dpstatus.js';
 export {

@@ -100,13 +100,16 @@ test('every admin command keeps its --json contract against a running site (--ro
   await deleteDpStatus(site.db, { packageId: 'ABC00001', site: 'ABC', dp: 'dp1' });
   const removed = await run(['dp', 'remove', ...root, '--name', 'dp1', '--json']);
   assert.equal(removed.code, 0, removed.stderr);
-  assert.deepEqual(json(removed), { site: 'ABC', name: 'dp1', path: dpPath });
+  assert.deepEqual(json(removed), { site: 'ABC', name: 'dp1', path: dpPath, state: 'removed' });
   assert.deepEqual(json(await run(['dp', 'list', ...root, '--json'])), { dps: [] });
   const again = await run(['dp', 'remove', ...root, '--name', 'dp1']);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /SITECAST_E_NOT_FOUND: no distribution point ABC\/dp1/);
   const badName = await run(['dp', 'remove', ...root, '--name', '../x']);
   assert.equal(badName.code, 2, badName.stderr);
+  const badSite = await run(['dp', 'remove', ...root, '--name', 'dp1', '--site', 'abc']);
+  assert.equal(badSite.code, 2, badSite.stderr);
+  assert.match(badSite.stderr, /--site: site/);
 });
 
 test('human output: readable tables and one-line confirmations', async (t) => {

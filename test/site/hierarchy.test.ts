@@ -335,3 +335,52 @@ test('a package icon travels with the package: the child records it and its MP s
   const ico = join(pri.root, 'mp', 'pkginfo', `${id}.ICO`);
   await eventually('the icon at PRI\'s MP', async () => ((await readFile(ico).catch(() => Buffer.alloc(0))).equals(icon) ? true : undefined));
 });
+
+test('dp remove --site at the centre: a DP of a site two levels down is removed there and forgotten on the way back; one a package targets is refused at the centre, and a refusal below comes back up as a warning', async (t) => {
+  const lab = await startLab(t);
+  const cen = lab.site('CEN');
+  const pri = lab.site('PRI');
+  const sec = lab.site('SEC');
+  await eventually('SEC known at CEN', async () => ((await listSiteNodes(cen.handle.ctx.db)).some((s) => s.code === 'SEC') ? true : undefined));
+  for (const [site, name] of [['PRI', 'dp1'], ['SEC', 'dp1'], ['SEC', 'dp2']] as const) {
+    const r = await api(cen, 'POST', '/api/v1/dps', { name, path: join(lab.dir, `dp-${site.toLowerCase()}-${name}`), site });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  }
+  const dpsAt = async (site: typeof cen): Promise<string[]> => ((await api(site, 'GET', '/api/v1/dps')).json as { dps: { site: string; name: string }[] }).dps.map((d) => `${d.site}/${d.name}`);
+  await eventually('SEC has its two DPs', async () => ((await dpsAt(sec)).join() === 'SEC/dp1,SEC/dp2' ? true : undefined));
+  const src = join(lab.dir, 'src');
+  await makeTree(src, 'remove-from-above');
+  const id = ((await api(cen, 'POST', '/api/v1/packages', { name: 'Kept', sourcePath: src })).json as { id: string }).id;
+  assert.equal((await api(cen, 'POST', `/api/v1/packages/${id}/distribute`, { dps: ['PRI/dp1', 'SEC/dp1'] })).status, 200);
+  await eventually('installed on PRI/dp1 and SEC/dp1', async () => allAt(await statusAtCentral(lab, id), 1, 2), 60_000);
+
+  const notBelow = await api(cen, 'POST', '/api/v1/dps/dp1/remove', { site: 'XYZ' });
+  assert.equal(notBelow.status, 404, JSON.stringify(notBelow.json));
+  const targeted = await api(cen, 'POST', '/api/v1/dps/dp1/remove', { site: 'SEC' });
+  assert.equal(targeted.status, 409, JSON.stringify(targeted.json));
+  assert.match(JSON.stringify(targeted.json), new RegExp(`DP SEC/dp1 still has 1 package\\(s\\) distributed to it: ${id}`));
+
+  // SEC/dp2 holds nothing: the request goes down through PRI, SEC removes it, and PRI and CEN forget it.
+  const requested = await api(cen, 'POST', '/api/v1/dps/dp2/remove', { site: 'SEC' });
+  assert.equal(requested.status, 200, JSON.stringify(requested.json));
+  assert.deepEqual(requested.json, { site: 'SEC', name: 'dp2', path: join(lab.dir, 'dp-sec-dp2'), state: 'requested' });
+  await eventually('SEC removed dp2', async () => ((await dpsAt(sec)).join() === 'SEC/dp1' ? true : undefined), 30_000);
+  await eventually('PRI and CEN forgot it', async () => (!(await dpsAt(pri)).includes('SEC/dp2') && !(await dpsAt(cen)).includes('SEC/dp2') ? true : undefined), 30_000);
+  const secMessages = (await api(sec, 'GET', '/api/v1/status-messages?component=despooler')).json as { messages: { text: string }[] };
+  assert.ok(secMessages.messages.some((m) => m.text === 'DP SEC/dp2 removed at the request of PRI; its folder is left as it is'), JSON.stringify(secMessages));
+
+  // A request that reaches PRI while a package still targets PRI/dp1 there (CEN's own check passed before, say): refused, said at CEN.
+  const bundle = join(lab.dir, 'remove.bundle');
+  await writeBundle(bundle, {
+    header: { format: 1, id: 'D-PRI-remove', from: 'CEN', to: 'PRI', created: new Date().toISOString(), kind: 'site', site: { sites: [], dps: [], removed: [{ site: 'PRI', name: 'dp1' }] } },
+    privateKey: cen.handle.ctx.keys.privateKey,
+  });
+  await rename(bundle, join(pri.handle.ctx.paths.despoolrReceive, 'D-PRI-remove.bundle'));
+  const warning = await eventually('the refusal reported up to CEN', async () => {
+    const m = (await api(cen, 'GET', `/api/v1/status-messages?package=${id}&site=PRI&severity=warning`)).json as { messages: { text: string }[] };
+    return m.messages.find((x) => x.text.startsWith('CEN asked to remove DP PRI/dp1; not removed: DP PRI/dp1 still has 1 package(s) distributed to it'));
+  }, 30_000);
+  assert.ok(warning);
+  assert.deepEqual(await dpsAt(pri), ['PRI/dp1', 'SEC/dp1'], 'PRI keeps its DP');
+  assert.ok(allAt(await statusAtCentral(lab, id), 1, 2), 'and the package on it');
+});

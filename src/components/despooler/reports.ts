@@ -1,4 +1,4 @@
-import { addStatusMessage, getPackage, getTargets, removeDp, setDpStatus } from '../../db/index.js';
+import { addStatusMessage, dpHolders, getPackage, getTargets, removeDp, setDpStatus } from '../../db/index.js';
 import { childToward, forgetHoldingAndRepeatSend, getSent, isAtOrBelow, listSiteNodes, setHolding, upsertSite, type SiteNode } from '../../db/hierarchy.js';
 import { storeDefinitions } from '../../db/received.js';
 import { isSitecastError } from '../../errors.js';
@@ -115,30 +115,35 @@ async function storeSubtree(ctx: SiteContext, from: string, defs: SitePayload['s
  * Site and DP definitions. From a child (up): the child and its subtree,
  * recorded here and reported further up by the status reporter. From the
  * parent (down): DPs to create here, or to pass on towards the site below
- * that they belong to.
+ * that they belong to, and DPs to remove (`removed`), likewise.
  */
 export async function applySite(ctx: SiteContext, log: ComponentLog, header: SiteHeader, parent: string | null): Promise<void> {
   const payload = header.site;
   if (header.from === parent) {
     await storeDefinitions(ctx.db, payload);
     const sites = await listSiteNodes(ctx.db);
-    const onward = new Map<string, SitePayload['dps']>();
-    for (const d of payload.dps) {
-      if (d.site === ctx.siteCode) continue;
+    const onward = new Map<string, { dps: SitePayload['dps']; removed: NonNullable<SitePayload['removed']> }>();
+    const passOn = (d: { site: string; name: string }): { dps: SitePayload['dps']; removed: NonNullable<SitePayload['removed']> } | undefined => {
       const child = childToward(sites, ctx.siteCode, d.site);
       if (child === undefined) {
         log.warn(`${header.id}: DP ${d.site}/${d.name} is not below this site; not passed on`);
-        continue;
+        return undefined;
       }
-      onward.set(child, [...(onward.get(child) ?? []), d]);
-    }
-    for (const [child, dps] of onward) {
+      const entry = onward.get(child) ?? { dps: [], removed: [] };
+      onward.set(child, entry);
+      return entry;
+    };
+    for (const d of payload.dps) if (d.site !== ctx.siteCode) passOn(d)?.dps.push(d);
+    for (const d of payload.removed ?? []) if (d.site !== ctx.siteCode) passOn(d)?.removed.push(d);
+    for (const [child, { dps, removed }] of onward) {
       const name = `${stampedName(`SI-${child}`)}${RPT_SUFFIX}`;
       const defs = dps.map((d) => sites.find((s) => s.code === d.site)).filter((s): s is SiteNode => s !== undefined);
       const siteDefs = defs.map((s) => ({ code: s.code, name: s.name, parentCode: s.parentCode, publicKey: s.publicKey, url: s.url }));
-      await dropFile(ctx.paths.replmgrOutbound.high, name, serialize({ format: REPLICATION_FORMAT, kind: 'site', to: child, site: { sites: siteDefs, dps }, created: new Date().toISOString() }));
+      const site = { sites: siteDefs, dps, ...(removed.length > 0 ? { removed } : {}) };
+      await dropFile(ctx.paths.replmgrOutbound.high, name, serialize({ format: REPLICATION_FORMAT, kind: 'site', to: child, site, created: new Date().toISOString() }));
       ctx.wake('replmgr');
     }
+    for (const d of payload.removed ?? []) if (d.site === ctx.siteCode) await removeAtParentsRequest(ctx, log, header, d.name);
     const here = payload.dps.filter((d) => d.site === ctx.siteCode).map((d) => d.name);
     log.info(`${header.id}: definitions from ${header.from}${here.length > 0 ? `; DP(s) ${here.join(', ')} created here` : ''}${onward.size > 0 ? `; passed on to ${[...onward.keys()].join(', ')}` : ''}`);
     if (here.length > 0) {
@@ -152,6 +157,35 @@ export async function applySite(ctx: SiteContext, log: ComponentLog, header: Sit
   await storeDefinitions(ctx.db, { sites: [], dps });
   log.info(`${header.id}: definitions from ${header.from}: ${accepted.length} site(s), ${dps.length} DP(s)${payload.sites.length > accepted.length ? `; ${payload.sites.length - accepted.length} site(s) outside its subtree left out` : ''}`);
   await forgetRemovedDps(ctx, log, header, codes);
+  ctx.wake('statmgr');
+}
+
+/**
+ * The parent asks this site to remove one of its DPs (`dp remove --site`
+ * above): removed when nothing is left on it, like `dp remove` here, and the
+ * status reporter's next site definitions tell every site above. Refused, a
+ * warning says why; it names a package that keeps the DP, so that a package
+ * received from above carries the message up to the site that asked.
+ */
+async function removeAtParentsRequest(ctx: SiteContext, log: ComponentLog, header: SiteHeader, name: string): Promise<void> {
+  const ref = `${ctx.siteCode}/${name}`;
+  try {
+    await removeDp(ctx.db, { site: ctx.siteCode, name });
+  } catch (err) {
+    if (isSitecastError(err, 'SITECAST_E_NOT_FOUND')) {
+      log.info(`${header.id}: ${header.from} asked to remove DP ${ref}, which is not here (already removed)`);
+      return;
+    }
+    if (!isSitecastError(err, 'SITECAST_E_CONFLICT')) throw err;
+    const holders = await dpHolders(ctx.db, { site: ctx.siteCode, name });
+    const text = `${header.from} asked to remove DP ${ref}; not removed: ${err.message}`;
+    log.warn(`${header.id}: ${text}`);
+    await addStatusMessage(ctx.db, { severity: 'warning', component: 'despooler', site: ctx.siteCode, packageId: holders.targeted[0] ?? holders.clearing[0]?.packageId ?? null, text: text.slice(0, 8000) });
+    return;
+  }
+  const text = `DP ${ref} removed at the request of ${header.from}; its folder is left as it is`;
+  log.info(`${header.id}: ${text}`);
+  await addStatusMessage(ctx.db, { severity: 'info', component: 'despooler', site: ctx.siteCode, text });
   ctx.wake('statmgr');
 }
 

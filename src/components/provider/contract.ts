@@ -56,6 +56,10 @@ export const dpSchema = z.object({
   url: z.string().optional(),
 });
 export const dpListSchema = z.object({ dps: z.array(dpSchema) });
+/** `site` names a site below this one: the request travels down and that site removes the DP; default this site. */
+export const removeDpBodySchema = z.strictObject({ site: siteCodeSchema.optional() });
+/** `removed`: gone from this site; `requested`: sent down to the site it belongs to, which removes it and reports back. */
+export const removeDpResultSchema = dpSchema.extend({ state: z.enum(['removed', 'requested']) });
 
 const programInputSchema = z.strictObject({
   name: shortNameSchema,
@@ -238,11 +242,12 @@ export const ROUTES = {
   removeDp: {
     method: 'POST',
     url: `${API_PREFIX}/dps/:name/remove`,
-    summary: 'Remove a distribution point of this site that no package is on any more (409 while one is, or is still being taken off); its folder is left as it is',
+    summary: 'Remove a distribution point no package is on any more (409 while one is, or is still being taken off): of this site at once, or (body site) of a site below, which is asked to; its folder is left as it is',
     access: 'write',
     params: dpParamsSchema,
+    body: removeDpBodySchema,
     status: 200,
-    response: dpSchema,
+    response: removeDpResultSchema,
   },
   createPackage: {
     method: 'POST',

@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { addDp, type Dp } from '../../db/index.js';
+import { addDp, checkRemoteDpRemovable, type Dp } from '../../db/index.js';
 import { acceptJoin, ancestry, childToward, createJoinToken, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
 import { SitecastError } from '../../errors.js';
 import { RPT_SUFFIX, REPLICATION_FORMAT, serialize, stampedName } from '../../formats/replication.js';
@@ -90,5 +90,32 @@ export async function addRemoteDp(deps: RouteDeps, input: { site: string; name: 
     serialize({ format: REPLICATION_FORMAT, kind: 'site', to: child, site: { sites: [], dps: [{ site: dp.site, name: dp.name, path: dp.path }] }, created: new Date().toISOString() }),
   );
   deps.log.info(`DP ${dp.site}/${dp.name} recorded; its definition goes down through ${child} (${name})`);
+  return dp;
+}
+
+/**
+ * A DP of a site below is removed by that site: once this site finds no
+ * package of its own targeting it, the request goes down as a site
+ * definition naming it `removed`; that site removes it when nothing is left
+ * on it (or says why not, in a status message) and its report up makes every
+ * site above forget it.
+ */
+export async function requestRemoteDpRemoval(deps: RouteDeps, ref: { site: string; name: string }): Promise<Dp> {
+  const { db, config } = deps.ctx;
+  const outbound = deps.ctx.paths?.replmgrOutbound;
+  if (outbound === undefined) throw new SitecastError('SITECAST_E_CLOSED', 'this server does not replicate to other sites');
+  const sites = await listSiteNodes(db);
+  const child = isAtOrBelow(sites, ref.site, config.code) ? childToward(sites, config.code, ref.site) : undefined;
+  if (child === undefined) {
+    throw new SitecastError('SITECAST_E_NOT_FOUND', `site ${ref.site} is not below ${config.code}`, { hint: 'a DP is removed at its own site or at a site above it; GET /api/v1/sites lists the sites known here' });
+  }
+  const dp = await checkRemoteDpRemovable(db, ref);
+  const name = `${stampedName(`SI-${child}`)}${RPT_SUFFIX}`;
+  await dropFile(
+    outbound.high,
+    name,
+    serialize({ format: REPLICATION_FORMAT, kind: 'site', to: child, site: { sites: [], dps: [], removed: [{ site: dp.site, name: dp.name }] }, created: new Date().toISOString() }),
+  );
+  deps.log.info(`removal of DP ${dp.site}/${dp.name} requested; it goes down through ${child} (${name})`);
   return dp;
 }

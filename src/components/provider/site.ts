@@ -3,7 +3,7 @@ import { type StatusMessageFilter, addDp, addStatusMessage, getLocalSite, listDp
 import { keyFingerprint } from '../../formats/client-protocol.js';
 import type { Listen } from '../../site/config.js';
 import { type MessagesQuery, ROUTES } from './contract.js';
-import { addRemoteDp } from './hierarchy.js';
+import { addRemoteDp, requestRemoteDpRemoval } from './hierarchy.js';
 import { checkDpFolder } from './overlap.js';
 import { type RouteDeps, addRoute } from './route.js';
 
@@ -50,12 +50,19 @@ export function siteRoutes(app: FastifyInstance, deps: RouteDeps): void {
     dps: (await listDps(db)).map((d) => ({ site: d.site, name: d.name, path: d.path, ...(d.url === null ? {} : { url: d.url }) })),
   }));
 
-  addRoute(app, deps, ROUTES.removeDp, async ({ params, caller }) => {
-    const dp = await removeDp(db, { site: config.code, name: params.name });
-    const text = `DP ${dp.site}/${dp.name} removed by token ${caller?.id ?? '?'}; its folder ${dp.path} is left as it is`;
+  addRoute(app, deps, ROUTES.removeDp, async ({ params, body, caller }) => {
+    const site = body.site ?? config.code;
+    const by = `token ${caller?.id ?? '?'}`;
+    if (site !== config.code) {
+      const dp = await requestRemoteDpRemoval(deps, { site, name: params.name });
+      await addStatusMessage(db, { severity: 'info', component: 'provider', site: config.code, text: `removal of DP ${dp.site}/${dp.name} requested by ${by}; site ${dp.site} removes it and reports back` });
+      return { site: dp.site, name: dp.name, path: dp.path, state: 'requested' as const };
+    }
+    const dp = await removeDp(db, { site, name: params.name });
+    const text = `DP ${dp.site}/${dp.name} removed by ${by}; its folder ${dp.path} is left as it is`;
     deps.log.info(text);
     await addStatusMessage(db, { severity: 'info', component: 'provider', site: config.code, text });
-    return { site: dp.site, name: dp.name, path: dp.path };
+    return { site: dp.site, name: dp.name, path: dp.path, state: 'removed' as const };
   });
 
   addRoute(app, deps, ROUTES.statusMessages, async ({ query }) => ({

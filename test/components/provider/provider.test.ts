@@ -147,7 +147,7 @@ test('DP remove: refused (409) while a package targets the DP or is still being 
 
   const free = await call(site, 'POST', '/api/v1/dps/dp2/remove');
   assert.equal(free.statusCode, 200, free.body);
-  assert.deepEqual(free.json(), { site: 'ABC', name: 'dp2', path: join(site.dir, 'dp2') });
+  assert.deepEqual(free.json(), { site: 'ABC', name: 'dp2', path: join(site.dir, 'dp2'), state: 'removed' });
   assert.deepEqual((await listDps(site.db)).map((d) => d.name), ['dp1']);
   const messages = await listStatusMessages(site.db, { component: 'provider' });
   assert.ok(messages.some((m) => m.text.startsWith('DP ABC/dp2 removed by token ')), 'a status message says who removed it');
