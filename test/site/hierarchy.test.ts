@@ -25,6 +25,11 @@ async function statusAtCentral(lab: Awaited<ReturnType<typeof startLab>>, id: st
   return (r.json as { dps: StatusRow[] }).dps;
 }
 
+/** The DPs a site lists (`SITE/dp`), through its admin API. */
+async function dpsAt(site: Parameters<typeof api>[0]): Promise<string[]> {
+  return ((await api(site, 'GET', '/api/v1/dps')).json as { dps: { site: string; name: string }[] }).dps.map((d) => `${d.site}/${d.name}`);
+}
+
 function allAt(rows: StatusRow[], version: number, count: number): StatusRow[] | undefined {
   return rows.length === count && rows.every((r) => r.state === 'installed' && r.sourceVersion === version) ? rows : undefined;
 }
@@ -271,7 +276,6 @@ test('a DP removed at a site below is forgotten at every site above it; one a pa
     assert.equal(r.status, 201, JSON.stringify(r.json));
   };
   for (const [site, name] of [['CEN', 'dp1'], ['PRI', 'dp1'], ['SEC', 'dp1'], ['SEC', 'dp2']] as const) await add(site, name);
-  const dpsAt = async (site: typeof cen): Promise<string[]> => ((await api(site, 'GET', '/api/v1/dps')).json as { dps: { site: string; name: string }[] }).dps.map((d) => `${d.site}/${d.name}`);
   await eventually('SEC has its two DPs', async () => ((await dpsAt(sec)).join() === 'SEC/dp1,SEC/dp2' ? true : undefined));
   const src = join(lab.dir, 'src');
   await makeTree(src, 'retire-dp');
@@ -346,7 +350,6 @@ test('dp remove --site at the centre: a DP of a site two levels down is removed 
     const r = await api(cen, 'POST', '/api/v1/dps', { name, path: join(lab.dir, `dp-${site.toLowerCase()}-${name}`), site });
     assert.equal(r.status, 201, JSON.stringify(r.json));
   }
-  const dpsAt = async (site: typeof cen): Promise<string[]> => ((await api(site, 'GET', '/api/v1/dps')).json as { dps: { site: string; name: string }[] }).dps.map((d) => `${d.site}/${d.name}`);
   await eventually('SEC has its two DPs', async () => ((await dpsAt(sec)).join() === 'SEC/dp1,SEC/dp2' ? true : undefined));
   const src = join(lab.dir, 'src');
   await makeTree(src, 'remove-from-above');

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { addDp, checkRemoteDpRemovable, type Dp } from '../../db/index.js';
 import { acceptJoin, ancestry, childToward, createJoinToken, isAtOrBelow, listSiteNodes, type SiteNode } from '../../db/hierarchy.js';
 import { SitecastError } from '../../errors.js';
+import type { SitePayload } from '../../formats/bundle-header.js';
 import { RPT_SUFFIX, REPLICATION_FORMAT, serialize, stampedName } from '../../formats/replication.js';
 import { dropFile } from '../../inbox/index.js';
 import { ROUTES } from './contract.js';
@@ -68,28 +69,36 @@ export function joinRoute(app: FastifyInstance, deps: RouteDeps): void {
   });
 }
 
+/** The way down to a site below this one: the child site it goes through, and where replication requests are written. */
+async function wayDown(deps: RouteDeps, site: string): Promise<{ child: string; outbox: string }> {
+  const { db, config } = deps.ctx;
+  const outbound = deps.ctx.paths?.replmgrOutbound;
+  if (outbound === undefined) throw new SitecastError('SITECAST_E_CLOSED', 'this server does not replicate to other sites');
+  const sites = await listSiteNodes(db);
+  if (!isAtOrBelow(sites, site, config.code) || site === config.code) {
+    throw new SitecastError('SITECAST_E_NOT_FOUND', `site ${site} is not below ${config.code}`, { hint: 'GET /api/v1/sites lists the sites known here' });
+  }
+  const child = childToward(sites, config.code, site);
+  if (child === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `no child site of ${config.code} leads to ${site}`);
+  return { child, outbox: outbound.high };
+}
+
+/** Writes a site-definition request for `child` (high priority); returns its file name. */
+async function sendSiteDown(way: { child: string; outbox: string }, site: SitePayload): Promise<string> {
+  const name = `${stampedName(`SI-${way.child}`)}${RPT_SUFFIX}`;
+  await dropFile(way.outbox, name, serialize({ format: REPLICATION_FORMAT, kind: 'site', to: way.child, site, created: new Date().toISOString() }));
+  return name;
+}
+
 /**
  * A DP of a site below this one: recorded here (so packages can target it at
  * once) and sent down as a site definition; the site it belongs to creates it.
  */
 export async function addRemoteDp(deps: RouteDeps, input: { site: string; name: string; path: string }): Promise<Dp> {
-  const { db, config } = deps.ctx;
-  const outbound = deps.ctx.paths?.replmgrOutbound;
-  if (outbound === undefined) throw new SitecastError('SITECAST_E_CLOSED', 'this server does not replicate to other sites');
-  const sites = await listSiteNodes(db);
-  if (!isAtOrBelow(sites, input.site, config.code)) {
-    throw new SitecastError('SITECAST_E_NOT_FOUND', `site ${input.site} is not below ${config.code}`, { hint: 'GET /api/v1/sites lists the sites known here' });
-  }
-  const child = childToward(sites, config.code, input.site);
-  if (child === undefined) throw new SitecastError('SITECAST_E_NOT_FOUND', `no child site of ${config.code} leads to ${input.site}`);
-  const dp = await addDp(db, { site: input.site, name: input.name, path: input.path });
-  const name = `${stampedName(`SI-${child}`)}${RPT_SUFFIX}`;
-  await dropFile(
-    outbound.high,
-    name,
-    serialize({ format: REPLICATION_FORMAT, kind: 'site', to: child, site: { sites: [], dps: [{ site: dp.site, name: dp.name, path: dp.path }] }, created: new Date().toISOString() }),
-  );
-  deps.log.info(`DP ${dp.site}/${dp.name} recorded; its definition goes down through ${child} (${name})`);
+  const way = await wayDown(deps, input.site);
+  const dp = await addDp(deps.ctx.db, { site: input.site, name: input.name, path: input.path });
+  const name = await sendSiteDown(way, { sites: [], dps: [{ site: dp.site, name: dp.name, path: dp.path }] });
+  deps.log.info(`DP ${dp.site}/${dp.name} recorded; its definition goes down through ${way.child} (${name})`);
   return dp;
 }
 
@@ -101,21 +110,9 @@ export async function addRemoteDp(deps: RouteDeps, input: { site: string; name: 
  * site above forget it.
  */
 export async function requestRemoteDpRemoval(deps: RouteDeps, ref: { site: string; name: string }): Promise<Dp> {
-  const { db, config } = deps.ctx;
-  const outbound = deps.ctx.paths?.replmgrOutbound;
-  if (outbound === undefined) throw new SitecastError('SITECAST_E_CLOSED', 'this server does not replicate to other sites');
-  const sites = await listSiteNodes(db);
-  const child = isAtOrBelow(sites, ref.site, config.code) ? childToward(sites, config.code, ref.site) : undefined;
-  if (child === undefined) {
-    throw new SitecastError('SITECAST_E_NOT_FOUND', `site ${ref.site} is not below ${config.code}`, { hint: 'a DP is removed at its own site or at a site above it; GET /api/v1/sites lists the sites known here' });
-  }
-  const dp = await checkRemoteDpRemovable(db, ref);
-  const name = `${stampedName(`SI-${child}`)}${RPT_SUFFIX}`;
-  await dropFile(
-    outbound.high,
-    name,
-    serialize({ format: REPLICATION_FORMAT, kind: 'site', to: child, site: { sites: [], dps: [], removed: [{ site: dp.site, name: dp.name }] }, created: new Date().toISOString() }),
-  );
-  deps.log.info(`removal of DP ${dp.site}/${dp.name} requested; it goes down through ${child} (${name})`);
+  const way = await wayDown(deps, ref.site);
+  const dp = await checkRemoteDpRemovable(deps.ctx.db, ref);
+  const name = await sendSiteDown(way, { sites: [], dps: [], removed: [{ site: dp.site, name: dp.name }] });
+  deps.log.info(`removal of DP ${dp.site}/${dp.name} requested; it goes down through ${way.child} (${name})`);
   return dp;
 }
