@@ -143,11 +143,19 @@ export async function approveClient(site: SiteDb, idOrName: string): Promise<Cli
   );
 }
 
+/** Rows per transaction when last-seen times are written. */
+export const TOUCH_BATCH = 500;
+
 /**
  * Records when clients were last seen, from where and in which boundary:
  * the management point batches these. `boundaryChanged` says that some
  * client was found in another boundary than recorded, which changes what
- * `boundary:` rules match, so the policy version moves.
+ * `boundary:` rules match, so the policy version moves (with the last batch).
+ *
+ * In transactions of TOUCH_BATCH rows, with a turn of the event loop between
+ * them: SQLite's calls are synchronous, so one transaction over the clients
+ * of a large site (100,000 polling once a minute) would stop the server's
+ * answers for as long as it runs; a batch stops them for a few milliseconds.
  */
 export async function touchClients(
   site: SiteDb,
@@ -156,14 +164,20 @@ export async function touchClients(
 ): Promise<void> {
   if (seen.size === 0) return;
   const db = clientDb(site);
-  await guard(site, 'clients last seen', () =>
-    db.transaction().execute(async (trx) => {
-      for (const [id, s] of seen) {
-        await trx.updateTable('clients').set({ last_seen_at: s.time, ip: s.ip, boundary: s.boundary }).where('id', '=', id).execute();
-      }
-      if (boundaryChanged) await bumpPolicyVersion(trx);
-    }),
-  );
+  const entries = [...seen];
+  for (let at = 0; at < entries.length; at += TOUCH_BATCH) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const batch = entries.slice(at, at + TOUCH_BATCH);
+    const last = at + TOUCH_BATCH >= entries.length;
+    await guard(site, 'clients last seen', () =>
+      db.transaction().execute(async (trx) => {
+        for (const [id, s] of batch) {
+          await trx.updateTable('clients').set({ last_seen_at: s.time, ip: s.ip, boundary: s.boundary }).where('id', '=', id).execute();
+        }
+        if (last && boundaryChanged) await bumpPolicyVersion(trx);
+      }),
+    );
+  }
 }
 
 export async function getRequireApproval(site: SiteDb): Promise<boolean> {
